@@ -1,0 +1,266 @@
+"""User expressions: parse with sqlglot, refuse anything that is not a plain expression, bind
+parameters as typed literals.
+
+Expression slots (a Filter condition, an Aggregate's expression…) accept exactly one scalar or
+aggregate expression. Statements, subqueries, DDL/DML and functions that read files or the
+environment are refused here, so a pipeline can only read data through its Source gems.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+from prophecy_jupyter.model.pipeline import Parameter
+
+# Table functions and scalar functions that touch files, the network, the catalog or the
+# process environment. Lower-case names as DuckDB and the other engines spell them.
+FORBIDDEN_FUNCTIONS = frozenset(
+    {
+        "read_csv",
+        "read_csv_auto",
+        "read_parquet",
+        "parquet_scan",
+        "parquet_metadata",
+        "parquet_schema",
+        "parquet_file_metadata",
+        "parquet_kv_metadata",
+        "read_json",
+        "read_json_auto",
+        "read_json_objects",
+        "read_ndjson",
+        "read_ndjson_auto",
+        "read_ndjson_objects",
+        "read_text",
+        "read_blob",
+        "read_xlsx",
+        "sniff_csv",
+        "glob",
+        "getenv",
+        "query",
+        "query_table",
+        "pg_read_file",
+        "pg_read_binary_file",
+        "pg_ls_dir",
+        "load_file",
+        "input_file_name",
+        "current_setting",
+        "set_config",
+        "sleep",
+        "pg_sleep",
+        "read_files",
+        "iceberg_scan",
+        "delta_scan",
+        "sqlite_scan",
+        "postgres_scan",
+        "mysql_scan",
+    }
+)
+
+# Node types that make an "expression" a statement or a query in disguise.
+FORBIDDEN_NODES: tuple[type[exp.Expr], ...] = (
+    exp.Query,
+    exp.DDL,
+    exp.DML,
+    exp.Command,
+    exp.Use,
+    exp.Set,
+    exp.Pragma,
+    exp.Transaction,
+    exp.Commit,
+    exp.Rollback,
+    exp.Copy,
+    exp.Table,
+    exp.Into,
+    exp.From,
+)
+
+
+@dataclass(frozen=True)
+class ExpressionProblem:
+    """Why an expression was refused, with a 1-based position inside its text when known."""
+
+    code: str
+    message: str
+    line: int | None = None
+    column: int | None = None
+
+
+class ExpressionRejected(Exception):
+    def __init__(self, problem: ExpressionProblem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+def function_name(node: exp.Func) -> str:
+    if isinstance(node, exp.Anonymous):
+        return str(node.name).lower()
+    return node.sql_name().lower()
+
+
+def node_position(node: exp.Expr) -> tuple[int | None, int | None]:
+    """Start (line, column) of a node, from the token positions sqlglot records on identifiers."""
+    for candidate in (node, *node.find_all(exp.Identifier)):
+        meta = candidate.meta
+        if "line" in meta and "col" in meta:
+            width = meta.get("end", 0) - meta.get("start", 0)
+            return int(meta["line"]), int(meta["col"]) - int(width)
+    return None, None
+
+
+@lru_cache(maxsize=8192)
+def _parse_checked(text: str, dialect: str) -> exp.Expr:
+    """Parse once per (text, dialect); callers get copies. Raises `ExpressionRejected`."""
+    if not text.strip():
+        raise ExpressionRejected(ExpressionProblem("empty_expression", "expression is empty"))
+    try:
+        statements = sqlglot.parse(text, read=dialect)
+    except ParseError as exc:
+        first = exc.errors[0] if exc.errors else {}
+        raise ExpressionRejected(
+            ExpressionProblem(
+                "syntax",
+                f"cannot parse expression: {first.get('description', str(exc))}",
+                first.get("line"),
+                first.get("col"),
+            )
+        ) from None
+    except (TokenError, RecursionError) as exc:
+        raise ExpressionRejected(
+            ExpressionProblem("syntax", f"cannot parse expression: {exc}")
+        ) from None
+    except Exception as exc:  # sqlglot raises assorted errors on hostile input
+        raise ExpressionRejected(
+            ExpressionProblem("syntax", f"cannot parse expression: {type(exc).__name__}")
+        ) from None
+    parsed = [s for s in statements if s is not None]
+    if len(parsed) != 1:
+        raise ExpressionRejected(
+            ExpressionProblem(
+                "multiple_statements",
+                "exactly one expression is allowed here" if statements else "expression is empty",
+            )
+        )
+    tree = parsed[0]
+    if isinstance(tree, exp.Alias):
+        line, col = node_position(tree.args["alias"])
+        raise ExpressionRejected(
+            ExpressionProblem(
+                "unexpected_alias",
+                f"unexpected name '{tree.alias}' after the expression; "
+                "set the output column name in its own field",
+                line,
+                col,
+            )
+        )
+    for node in tree.walk():
+        if isinstance(node, FORBIDDEN_NODES):
+            line, col = node_position(node)
+            raise ExpressionRejected(
+                ExpressionProblem(
+                    "not_an_expression",
+                    "statements, subqueries and table references are not allowed in an "
+                    "expression; use Source, Join or SQLStatement gems instead",
+                    line,
+                    col,
+                )
+            )
+        if isinstance(node, exp.Func) and function_name(node) in FORBIDDEN_FUNCTIONS:
+            line, col = node_position(node)
+            raise ExpressionRejected(
+                ExpressionProblem(
+                    "forbidden_function",
+                    f"function {function_name(node)}() is not allowed in an expression; "
+                    "read data with a Source gem",
+                    line,
+                    col,
+                )
+            )
+    return tree
+
+
+def parse_expression(text: str, dialect: str = "duckdb") -> exp.Expr:
+    """A checked, private copy of the parsed expression."""
+    return _parse_checked(text, dialect).copy()
+
+
+def check_statement_functions(tree: exp.Expr) -> ExpressionProblem | None:
+    """Forbidden functions anywhere in a whole SELECT (used by the SQLStatement gem)."""
+    for node in tree.find_all(exp.Func):
+        if function_name(node) in FORBIDDEN_FUNCTIONS:
+            line, col = node_position(node)
+            return ExpressionProblem(
+                "forbidden_function",
+                f"function {function_name(node)}() is not allowed; read data with a Source gem",
+                line,
+                col,
+            )
+    return None
+
+
+class ParameterError(ValueError):
+    """A parameter value does not fit its declared type."""
+
+
+def coerce_parameter(parameter: Parameter, value: Any) -> Any:
+    """Convert a raw value (from JSON, or a ``--param`` string) to the parameter's type."""
+    kind = parameter.type
+    try:
+        if value is None:
+            return None
+        if kind == "string":
+            return str(value)
+        if kind == "integer":
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value)
+        if kind == "double":
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if kind == "boolean":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in {"true", "1", "yes"}:
+                return True
+            if text in {"false", "0", "no"}:
+                return False
+            raise ValueError
+        if kind == "date":
+            return dt.date.fromisoformat(str(value)).isoformat()
+        if kind == "timestamp":
+            return dt.datetime.fromisoformat(str(value)).isoformat(sep=" ")
+    except (ValueError, TypeError, OverflowError):
+        pass
+    raise ParameterError(f"parameter '{parameter.name}' expects a {kind}, got {value!r}")
+
+
+def parameter_literal(parameter: Parameter, value: Any) -> exp.Expr:
+    """The typed literal a ``$name`` reference is replaced by (never spliced as text)."""
+    if value is None:
+        return exp.cast(exp.null(), _SQL_TYPES[parameter.type])
+    if parameter.type == "string":
+        return exp.Literal.string(value)
+    if parameter.type in {"integer", "double"}:
+        literal = exp.Literal.number(repr(value))
+        return -exp.Literal.number(repr(-value)) if value < 0 else literal
+    if parameter.type == "boolean":
+        return exp.Boolean(this=bool(value))
+    return exp.cast(exp.Literal.string(value), _SQL_TYPES[parameter.type])
+
+
+_SQL_TYPES = {
+    "string": "VARCHAR",
+    "integer": "BIGINT",
+    "double": "DOUBLE",
+    "boolean": "BOOLEAN",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
+}

@@ -1,0 +1,288 @@
+"""The In-Memory fabric: embedded DuckDB, the default engine that needs no set-up.
+
+Statements are built as sqlglot ASTs and rendered in DuckDB's dialect; names and paths from
+the pipeline enter them as identifiers and literals, never as pasted text. Every write is
+staged and swapped inside one transaction (tables) or written beside and renamed (files), so
+a run killed at any instant leaves each target as it was before or as it is after.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from sqlglot import exp
+
+from prophecy_jupyter.engines.base import PreviewResult, WriteSpec
+from prophecy_jupyter.errors import Conflict, EngineError
+from prophecy_jupyter.gems.sources import file_reader, table_expression
+
+DIALECT = "duckdb"
+
+
+def _message(error: Exception) -> str:
+    """DuckDB's message without its multi-line context noise."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+class DuckDBEngine:
+    """One DuckDB connection, reused for describes, previews and runs."""
+
+    name = "duckdb"
+    dialect = DIALECT
+
+    def __init__(
+        self, database: str = ":memory:", root: Path | str | None = None, threads: int | None = None
+    ) -> None:
+        self.database = database
+        self.root = Path(root).resolve() if root is not None else Path.cwd()
+        config: dict[str, Any] = {"file_search_path": str(self.root)}
+        if threads:
+            config["threads"] = threads
+        if database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.connection = duckdb.connect(database, config=config)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise EngineError(
+                    f"the database {database} is in use by another process; close that "
+                    "process or configure another database file"
+                ) from None
+            raise EngineError(f"cannot open {database}: {_message(exc)}") from None
+        self._lock = threading.RLock()
+
+    # -- reading --------------------------------------------------------------------------
+    def _execute(self, statement: exp.Expr | str, params: list[Any] | None = None) -> Any:
+        sql = statement if isinstance(statement, str) else statement.sql(dialect=DIALECT)
+        try:
+            return self.connection.execute(sql, params or [])
+        except duckdb.InterruptException:
+            raise EngineError("cancelled") from None
+        except duckdb.Error as exc:
+            raise EngineError(_message(exc)) from None
+
+    def describe(self, query: exp.Query) -> list[tuple[str, str]]:
+        with self._lock:
+            rows = self._execute(exp.Describe(this=query)).fetchall()
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    def preview(self, query: exp.Query, limit: int = 100) -> PreviewResult:
+        probe = exp.select(exp.Star()).from_(query.subquery("preview")).limit(limit + 1)
+        with self._lock:
+            cursor = self._execute(probe)
+            columns = [(str(d[0]), str(d[1])) for d in cursor.description]
+            rows = cursor.fetchall()
+        return PreviewResult(columns, rows[:limit], truncated=len(rows) > limit)
+
+    def query(self, query: exp.Query) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """All rows of a query (for tests and small results)."""
+        with self._lock:
+            cursor = self._execute(query)
+            return [str(d[0]) for d in cursor.description], cursor.fetchall()
+
+    def table_exists(self, name: str) -> bool:
+        table = table_expression(name)
+        where = exp.and_(
+            exp.column("table_name").eq(exp.Literal.string(table.name)),
+            exp.column("schema_name").eq(exp.Literal.string(table.db or "main")),
+        )
+        probe = (
+            exp.select(exp.func("count", exp.Star()))
+            .from_(exp.Table(this=exp.Anonymous(this="duckdb_tables")))
+            .where(where)
+        )
+        with self._lock:
+            return bool(self._execute(probe).fetchone()[0])
+
+    # -- writing --------------------------------------------------------------------------
+    def write(self, query: exp.Query, spec: WriteSpec) -> int:
+        """Write a query's rows to a table or file as the Target asks; returns rows written."""
+        with self._lock:
+            if spec.format == "table":
+                assert spec.table is not None
+                return self._in_transaction(lambda: self._write_table(query, spec.table, spec))
+            return self._in_transaction(lambda: self._write_file(query, spec))
+
+    def _in_transaction(self, work: Any) -> int:
+        self._execute("BEGIN TRANSACTION")
+        try:
+            result = int(work())
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                self.connection.execute("ROLLBACK")
+            raise
+        self._execute("COMMIT")
+        return result
+
+    def _write_table(self, query: exp.Query, name: str, spec: WriteSpec) -> int:
+        target = table_expression(name)
+        exists = self.table_exists(name)
+        if spec.mode == "error_if_exists" and exists:
+            raise Conflict(f"table {name} already exists (mode error_if_exists)")
+        stage = table_expression(name)
+        stage.set("this", exp.to_identifier(f"__prophecy_stage_{uuid.uuid4().hex}", quoted=True))
+        self._execute(exp.Create(this=stage, kind="TABLE", expression=query))
+        rows = int(
+            self._execute(exp.select(exp.func("count", exp.Star())).from_(stage)).fetchone()[0]
+        )
+        if spec.mode == "merge" and exists:
+            self._check_unique_keys(stage, spec.keys)
+            matches = exp.and_(
+                *(
+                    exp.NullSafeEQ(
+                        this=exp.column(exp.to_identifier(k, quoted=True), table="__new"),
+                        expression=exp.column(exp.to_identifier(k, quoted=True), table="__old"),
+                    )
+                    for k in spec.keys
+                )
+            )
+            self._execute(
+                exp.Delete(
+                    this=exp.alias_(target.copy(), "__old", table=True),
+                    where=exp.Where(
+                        this=exp.Exists(
+                            this=exp.select(exp.Literal.number(1))
+                            .from_(exp.alias_(stage.copy(), "__new", table=True))
+                            .where(matches)
+                        )
+                    ),
+                )
+            )
+        if exists and spec.mode in {"append", "merge"}:
+            self._execute(
+                exp.Insert(
+                    this=target.copy(),
+                    expression=exp.select(exp.Star()).from_(stage.copy()),
+                    by_name=True,
+                )
+            )
+            self._execute(_drop(stage.copy()))
+        else:
+            if exists:
+                self._execute(_drop(target.copy()))
+            self._execute(
+                exp.Alter(
+                    this=stage.copy(),
+                    kind="TABLE",
+                    actions=[exp.AlterRename(this=exp.Table(this=target.this.copy()))],
+                )
+            )
+        return rows
+
+    def _check_unique_keys(self, stage: exp.Table, keys: list[str]) -> None:
+        key_columns = [exp.column(exp.to_identifier(k, quoted=True)) for k in keys]
+        dupes = exp.select(exp.func("count", exp.Star())).from_(
+            exp.select(*key_columns)
+            .from_(stage.copy())
+            .group_by(*(k.copy() for k in key_columns))
+            .having(exp.func("count", exp.Star()) > 1)
+            .subquery("dupes")
+        )
+        if int(self._execute(dupes).fetchone()[0]):
+            raise EngineError(f"merge keys ({', '.join(keys)}) are not unique in the new data")
+
+    def _write_file(self, query: exp.Query, spec: WriteSpec) -> int:
+        assert spec.path is not None
+        final = (self.root / spec.path).resolve()
+        if spec.mode == "error_if_exists" and final.exists():
+            raise Conflict(f"file {spec.path} already exists (mode error_if_exists)")
+        final.parent.mkdir(parents=True, exist_ok=True)
+        temp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
+        scratch = f"__prophecy_file_{uuid.uuid4().hex}"
+        try:
+            if final.exists() and spec.mode in {"append", "merge"}:
+                existing = exp.select(exp.Star()).from_(
+                    file_reader(spec.format, str(final), spec.header)
+                )
+                self._execute(
+                    exp.Create(
+                        this=exp.to_table(scratch, quoted=True),
+                        kind="TABLE",
+                        expression=existing,
+                        properties=_temporary(),
+                    )
+                )
+                rows = self._write_table(query, scratch, spec)
+            else:
+                self._execute(
+                    exp.Create(
+                        this=exp.to_table(scratch, quoted=True),
+                        kind="TABLE",
+                        expression=query,
+                        properties=_temporary(),
+                    )
+                )
+                rows = int(
+                    self._execute(
+                        exp.select(exp.func("count", exp.Star())).from_(
+                            exp.to_table(scratch, quoted=True)
+                        )
+                    ).fetchone()[0]
+                )
+            params = [exp.CopyParameter(this=exp.var("FORMAT"), expression=exp.var(spec.format))]
+            if spec.format == "csv":
+                params.append(
+                    exp.CopyParameter(
+                        this=exp.var("HEADER"), expression=exp.Boolean(this=spec.header)
+                    )
+                )
+            self._execute(
+                exp.Copy(
+                    this=exp.select(exp.Star())
+                    .from_(exp.to_table(scratch, quoted=True))
+                    .subquery(),
+                    kind=False,
+                    files=[exp.Literal.string(str(temp))],
+                    params=params,
+                )
+            )
+            with open(temp, "rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(temp, final)
+            return rows
+        finally:
+            temp.unlink(missing_ok=True)
+            self._execute(_drop(exp.to_table(scratch, quoted=True), if_exists=True))
+
+    def materialize(self, name: str, query: exp.Query) -> int:
+        """Store a query's rows in a temporary table ``name``; returns its row count."""
+        table = exp.to_table(exp.to_identifier(name, quoted=True).sql(DIALECT), dialect=DIALECT)
+        with self._lock:
+            self._execute(
+                exp.Create(this=table, kind="TABLE", expression=query, properties=_temporary())
+            )
+            count = exp.select(exp.func("count", exp.Star())).from_(table.copy())
+            return int(self._execute(count).fetchone()[0])
+
+    def drop_materialized(self, name: str) -> None:
+        table = exp.Table(this=exp.to_identifier(name, quoted=True), db=exp.to_identifier("temp"))
+        with self._lock:
+            self._execute(_drop(table, if_exists=True))
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def cancel(self) -> None:
+        self.connection.interrupt()
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def __enter__(self) -> DuckDBEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _temporary() -> exp.Properties:
+    return exp.Properties(expressions=[exp.TemporaryProperty()])
+
+
+def _drop(table: exp.Table, if_exists: bool = False) -> exp.Drop:
+    return exp.Drop(tables=[table], kind="TABLE", exists=if_exists)

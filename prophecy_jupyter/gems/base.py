@@ -1,0 +1,322 @@
+"""What a gem kind is, and the context it compiles in.
+
+A gem kind declares its ports and a pydantic model of its properties (whose JSON Schema
+drives the properties form), and implements one method, `GemKind.build`, that returns the
+gem's SELECT over its inputs together with its output columns. Validation and schema
+inference are the same code path as compilation, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from pydantic import BaseModel, ConfigDict
+from sqlglot import exp
+from sqlglot.optimizer.annotate_types import annotate_types
+from sqlglot.schema import MappingSchema
+
+from prophecy_jupyter.compiler.columns import UNKNOWN, Column, find_column, union_lineage
+from prophecy_jupyter.compiler.expressions import (
+    ExpressionProblem,
+    ExpressionRejected,
+    node_position,
+    parse_expression,
+)
+from prophecy_jupyter.errors import Issue
+from prophecy_jupyter.model.pipeline import Gem, pointer
+
+
+class Properties(BaseModel):
+    """Base of every gem's properties model: unknown keys are errors, not silently kept."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Catalog(Protocol):
+    """What the compiler needs from an engine: the columns of a relation, without scanning it."""
+
+    def describe(self, query: exp.Query) -> list[tuple[str, str]]: ...
+
+
+@dataclass(frozen=True)
+class InputRelation:
+    """One connected input as a gem sees it: its alias in expressions, its CTE, its columns."""
+
+    alias: str
+    columns: list[Column]
+
+    @property
+    def table(self) -> exp.Table:
+        return exp.Table(this=exp.to_identifier(self.alias, quoted=True))
+
+
+@dataclass
+class GemOutput:
+    query: exp.Query
+    columns: list[Column]
+
+
+@dataclass
+class GemContext:
+    """Everything a gem may use while it builds; issues are collected, not raised."""
+
+    gem: Gem
+    index: int
+    inputs: list[InputRelation]
+    parameters: dict[str, exp.Expr]
+    catalog: Catalog
+    dialect: str = "duckdb"
+    issues: list[Issue] = field(default_factory=list)
+
+    # -- issues -------------------------------------------------------------------------
+    def field_pointer(self, *path: str | int) -> str:
+        return pointer("gems", self.index, "properties", *path)
+
+    def issue(
+        self,
+        code: str,
+        message: str,
+        *path: str | int,
+        line: int | None = None,
+        column: int | None = None,
+    ) -> None:
+        self.issues.append(
+            Issue(
+                code=code,
+                message=message,
+                gem_id=self.gem.id,
+                field=self.field_pointer(*path) if path else pointer("gems", self.index),
+                line=line,
+                column=column,
+            )
+        )
+
+    def problem(self, problem: ExpressionProblem, *path: str | int) -> None:
+        self.issue(problem.code, problem.message, *path, line=problem.line, column=problem.column)
+
+    # -- inputs -------------------------------------------------------------------------
+    @property
+    def input(self) -> InputRelation:
+        return self.inputs[0]
+
+    def all_columns(self) -> list[Column]:
+        return [c for rel in self.inputs for c in rel.columns]
+
+    def column(self, name: str, *path: str | int) -> Column | None:
+        """Look up an input column named in a property (not an expression)."""
+        found = [c for rel in self.inputs if (c := find_column(rel.columns, name)) is not None]
+        if not found:
+            self.issue("unknown_column", f"unknown column '{name}'{self._available()}", *path)
+            return None
+        if len(found) > 1:
+            self.issue("ambiguous_column", f"column '{name}' is in more than one input", *path)
+            return None
+        return found[0]
+
+    def _available(self) -> str:
+        names = [c.name for c in self.all_columns()]
+        if not names:
+            return ""
+        shown = ", ".join(names[:12]) + (", …" if len(names) > 12 else "")
+        return f"; available: {shown}"
+
+    # -- expressions --------------------------------------------------------------------
+    def expression(
+        self, text: str, *path: str | int, extra_columns: Sequence[Column] = ()
+    ) -> exp.Expr | None:
+        """Parse, check and bind one user expression; ``None`` (with issues) if it is bad.
+
+        Column references must name a column of an input (qualified by the input's gem id
+        when ambiguous) or one of ``extra_columns`` (e.g. aggregate outputs in HAVING).
+        """
+        try:
+            tree = parse_expression(text, self.dialect)
+        except ExpressionRejected as rejected:
+            self.problem(rejected.problem, *path)
+            return None
+        tree, bound = self._bind_parameters(tree, path)
+        checked = self._check_columns(tree, path, extra_columns)
+        return tree if bound and checked else None
+
+    def _bind_parameters(
+        self, tree: exp.Expr, path: tuple[str | int, ...]
+    ) -> tuple[exp.Expr, bool]:
+        ok = True
+        for node in list(tree.find_all(exp.Placeholder, exp.Parameter)):
+            name = str(node.name)
+            literal = self.parameters.get(name.lower())
+            if literal is None:
+                line, col = node_position(node)
+                known = ", ".join(sorted(self.parameters)) or "none declared"
+                self.issue(
+                    "unknown_parameter",
+                    f"unknown parameter ${name} ({known})",
+                    *path,
+                    line=line,
+                    column=col,
+                )
+                ok = False
+            elif node is tree:
+                tree = literal.copy()
+            else:
+                node.replace(literal.copy())
+        return tree, ok
+
+    def _check_columns(
+        self, tree: exp.Expr, path: tuple[str | int, ...], extra: Sequence[Column]
+    ) -> bool:
+        ok = True
+        aliases = {rel.alias.lower(): rel for rel in self.inputs}
+        for col in tree.find_all(exp.Column):
+            if isinstance(col.this, exp.Star):
+                continue
+            line, pos = node_position(col)
+            table = col.table
+            if table and table.lower() in aliases and not col.args.get("db"):
+                rel = aliases[table.lower()]
+                found = find_column(rel.columns, col.name)
+                if found is None:
+                    self.issue(
+                        "unknown_column",
+                        f"input '{table}' has no column '{col.name}'",
+                        *path,
+                        line=line,
+                        column=pos,
+                    )
+                    ok = False
+                else:
+                    _canonical(col, found.name, rel.alias)
+                continue
+            # An unqualified name, or ``struct_col.field``: the first part must be a column.
+            head = table if table else col.name
+            matches = [
+                rel.alias for rel in self.inputs if find_column(rel.columns, head) is not None
+            ]
+            if not matches and find_column(extra, head) is None:
+                self.issue(
+                    "unknown_column",
+                    f"unknown column '{head}'{self._available()}",
+                    *path,
+                    line=line,
+                    column=pos,
+                )
+                ok = False
+            elif len(matches) == 1 and not table:
+                found = find_column(aliases[matches[0].lower()].columns, head)
+                assert found is not None
+                _canonical(col, found.name, None)
+            elif len(matches) > 1:
+                self.issue(
+                    "ambiguous_column",
+                    f"column '{head}' is in inputs {', '.join(matches)}; "
+                    f"qualify it, e.g. {matches[0]}.{head}",
+                    *path,
+                    line=line,
+                    column=pos,
+                )
+                ok = False
+        return ok
+
+    # -- schema inference -----------------------------------------------------------------
+    def lineage(self, tree: exp.Expr) -> frozenset[tuple[str, str]]:
+        refs = []
+        for col in tree.find_all(exp.Column):
+            for rel in self._owners(col):
+                found = find_column(rel.columns, col.table if self._is_struct(col) else col.name)
+                if found is not None:
+                    refs.append(found)
+        return union_lineage(refs)
+
+    def _is_struct(self, col: exp.Column) -> bool:
+        aliases = {rel.alias.lower() for rel in self.inputs}
+        return bool(col.table) and col.table.lower() not in aliases
+
+    def _owners(self, col: exp.Column) -> Iterable[InputRelation]:
+        if col.table and not self._is_struct(col):
+            return [rel for rel in self.inputs if rel.alias.lower() == col.table.lower()]
+        return self.inputs
+
+    def infer_type(self, tree: exp.Expr, extra: Sequence[Column] = ()) -> str:
+        """Best-effort type of an expression over the inputs, without touching data."""
+        mapping: dict[str, object] = {}
+        for rel in self.inputs:
+            mapping[rel.alias] = {c.name: c.type for c in rel.columns if c.type != UNKNOWN}
+        if extra:
+            mapping["__extra"] = {c.name: c.type for c in extra if c.type != UNKNOWN}
+        probe = tree.copy()
+        for col in probe.find_all(exp.Column):
+            if col.table and not self._is_struct(col):
+                continue
+            head = col.table or col.name
+            owner = next(
+                (rel.alias for rel in self.inputs if find_column(rel.columns, head) is not None),
+                "__extra",
+            )
+            if col.table:  # struct field access: a.b -> owner.a.b
+                col.set("db", exp.to_identifier(owner))
+            else:
+                col.set("table", exp.to_identifier(owner))
+        try:
+            schema = MappingSchema(dict(mapping), dialect=self.dialect, normalize=False)
+            tables = [exp.Table(this=exp.to_identifier(name)) for name in mapping or ["__none"]]
+            select = exp.select(exp.alias_(probe, "__t")).from_(tables[0])
+            for table in tables[1:]:
+                select = select.join(table, join_type="CROSS")
+            annotated = annotate_types(select, schema=schema, dialect=self.dialect)
+            dtype = annotated.selects[0].type
+        except Exception:  # inference is best effort; an odd type must not break compiling
+            return UNKNOWN
+        if dtype is None or dtype.is_type(exp.DataType.Type.UNKNOWN):
+            return UNKNOWN
+        return dtype.sql(self.dialect)
+
+    def computed(self, name: str, tree: exp.Expr, extra: Sequence[Column] = ()) -> Column:
+        return Column(name, self.infer_type(tree, extra), self.lineage(tree))
+
+
+def _canonical(col: exp.Column, name: str, table: str | None) -> None:
+    """Spell a checked column reference exactly as the schema does, quoted."""
+    col.set("this", exp.to_identifier(name, quoted=True))
+    if table is not None:
+        col.set("table", exp.to_identifier(table, quoted=True))
+
+
+class GemKind:
+    """Base class of gem kinds. Subclasses set the class attributes and implement `build`."""
+
+    kind: ClassVar[str]
+    category: ClassVar[str]
+    summary: ClassVar[str]
+    Props: ClassVar[type[Properties]]
+    min_inputs: ClassVar[int] = 1
+    max_inputs: ClassVar[int | None] = 1
+    has_output: ClassVar[bool] = True
+
+    def build(self, props: Any, ctx: GemContext) -> GemOutput | None:
+        raise NotImplementedError
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """The catalog entry the palette and properties form are generated from."""
+        return {
+            "kind": cls.kind,
+            "category": cls.category,
+            "summary": cls.summary,
+            "inputs": {"min": cls.min_inputs, "max": cls.max_inputs},
+            "has_output": cls.has_output,
+            "properties_schema": cls.Props.model_json_schema(),
+        }
+
+
+def star_select(rel: InputRelation) -> exp.Select:
+    return exp.select(exp.Star()).from_(rel.table)
+
+
+def quoted(name: str) -> exp.Identifier:
+    return exp.to_identifier(name, quoted=True)
+
+
+def column_ref(name: str, table: str | None = None) -> exp.Column:
+    return exp.column(quoted(name), table=quoted(table) if table else None)

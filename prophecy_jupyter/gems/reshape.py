@@ -1,0 +1,5 @@
+"""Placeholder: gems of this family are added next."""
+
+from prophecy_jupyter.gems.base import GemKind
+
+GEMS: list[type[GemKind]] = []

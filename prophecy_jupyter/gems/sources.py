@@ -1,0 +1,229 @@
+"""Source and Target: where data enters and leaves a pipeline."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+from sqlglot import exp
+
+from prophecy_jupyter.compiler.columns import Column
+from prophecy_jupyter.errors import ProphecyError
+from prophecy_jupyter.gems.base import (
+    GemContext,
+    GemKind,
+    GemOutput,
+    Properties,
+    quoted,
+    star_select,
+)
+
+TABLE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$"
+
+
+class SeedColumn(Properties):
+    name: str = Field(min_length=1, max_length=256)
+    type: str = Field(default="VARCHAR", description="SQL type, e.g. INTEGER, DOUBLE, DATE")
+
+
+class SourceProps(Properties):
+    format: Literal["csv", "parquet", "json", "table", "seed"] = Field(
+        description="csv/parquet/json read files; table reads a table; seed is inline rows"
+    )
+    path: str | None = Field(
+        default=None,
+        description="File path or glob, relative to the project folder",
+        min_length=1,
+    )
+    table: str | None = Field(default=None, pattern=TABLE_NAME, description="[schema.]table")
+    header: bool = Field(default=True, description="csv: first line holds column names")
+    delimiter: str = Field(default=",", min_length=1, max_length=4, description="csv separator")
+    columns: list[SeedColumn] = Field(
+        default_factory=list, description="seed: column names and types"
+    )
+    rows: list[list[Any]] = Field(
+        default_factory=list, description="seed: one list of values per row"
+    )
+
+    @model_validator(mode="after")
+    def _needs_location(self) -> SourceProps:
+        if self.format in {"csv", "parquet", "json"} and not self.path:
+            raise ValueError(f"a {self.format} source needs a path")
+        if self.format == "table" and not self.table:
+            raise ValueError("a table source needs a table name")
+        if self.format == "seed" and not self.columns:
+            raise ValueError("a seed source needs at least one column")
+        return self
+
+
+def table_expression(name: str) -> exp.Table:
+    """``schema.table`` as a quoted table reference."""
+    parts = name.split(".")
+    table = exp.Table(this=quoted(parts[-1]))
+    if len(parts) > 1:
+        table.set("db", quoted(parts[-2]))
+    if len(parts) > 2:
+        table.set("catalog", quoted(parts[-3]))
+    return table
+
+
+def _option(name: str, value: exp.Expr) -> exp.Expr:
+    return exp.EQ(this=exp.column(name), expression=value)
+
+
+def file_reader(fmt: str, path: str, header: bool = True, delimiter: str = ",") -> exp.Table:
+    """``read_csv('path', …)`` and friends as a table expression."""
+    literal = exp.Literal.string(path)
+    if fmt == "csv":
+        reader = exp.Anonymous(
+            this="read_csv",
+            expressions=[
+                literal,
+                _option("header", exp.Boolean(this=header)),
+                _option("delim", exp.Literal.string(delimiter)),
+            ],
+        )
+    elif fmt == "parquet":
+        reader = exp.Anonymous(this="read_parquet", expressions=[literal])
+    else:
+        reader = exp.Anonymous(this="read_json_auto", expressions=[literal])
+    return exp.Table(this=reader)
+
+
+class Source(GemKind):
+    kind = "Source"
+    category = "Source/Target"
+    summary = "Read a file (CSV, Parquet, JSON), a warehouse table, or inline seed rows"
+    Props = SourceProps
+    min_inputs = 0
+    max_inputs = 0
+
+    def build(self, props: SourceProps, ctx: GemContext) -> GemOutput | None:
+        if props.format == "seed":
+            return self._seed(props, ctx)
+        relation = self._relation(props)
+        query = exp.select(exp.Star()).from_(relation)
+        field = "table" if props.format == "table" else "path"
+        try:
+            described = ctx.catalog.describe(query)
+        except ProphecyError as exc:
+            ctx.issue("unreadable_source", f"cannot read source: {exc}", field)
+            return None
+        columns = [
+            Column(name, dtype, frozenset({(ctx.gem.id, name)})) for name, dtype in described
+        ]
+        return GemOutput(query, columns)
+
+    def _relation(self, props: SourceProps) -> exp.Expr:
+        if props.format == "table":
+            assert props.table is not None
+            return table_expression(props.table)
+        assert props.path is not None
+        return file_reader(props.format, props.path, props.header, props.delimiter)
+
+    def _seed(self, props: SourceProps, ctx: GemContext) -> GemOutput | None:
+        types: list[exp.DataType] = []
+        ok = True
+        for i, col in enumerate(props.columns):
+            try:
+                types.append(exp.DataType.build(col.type, dialect=ctx.dialect))
+            except Exception:
+                ctx.issue("bad_type", f"unknown type '{col.type}'", "columns", i, "type")
+                ok = False
+        for i, row in enumerate(props.rows):
+            if len(row) != len(props.columns):
+                ctx.issue(
+                    "row_width",
+                    f"row has {len(row)} values, expected {len(props.columns)}",
+                    "rows",
+                    i,
+                )
+                ok = False
+        if not ok:
+            return None
+        names = [c.name for c in props.columns]
+        if props.rows:
+            values = exp.values(
+                [tuple(exp.convert(v) for v in row) for row in props.rows],
+                alias="seed",
+                columns=names,
+            )
+            projections: list[exp.Expr] = [
+                exp.cast(exp.column(quoted(n), table="seed"), t).as_(quoted(n))
+                for n, t in zip(names, types, strict=True)
+            ]
+            query = exp.select(*projections).from_(values)
+        else:
+            projections = [
+                exp.cast(exp.null(), t).as_(quoted(n)) for n, t in zip(names, types, strict=True)
+            ]
+            query = exp.select(*projections).where(exp.false())
+        columns = [
+            Column(n, t.sql(ctx.dialect), frozenset({(ctx.gem.id, n)}))
+            for n, t in zip(names, types, strict=True)
+        ]
+        return GemOutput(query, columns)
+
+
+class TargetProps(Properties):
+    format: Literal["table", "csv", "parquet", "json"] = Field(
+        default="table", description="Write a warehouse table or a file"
+    )
+    table: str | None = Field(default=None, pattern=TABLE_NAME, description="[schema.]table")
+    path: str | None = Field(
+        default=None, min_length=1, description="File path, relative to the project"
+    )
+    mode: Literal["overwrite", "append", "error_if_exists", "merge"] = Field(
+        default="overwrite",
+        description="overwrite replaces; append adds rows; error_if_exists refuses to touch "
+        "existing data; merge upserts on the key columns",
+    )
+    keys: list[str] = Field(default_factory=list, description="merge: key columns")
+    header: bool = Field(default=True, description="csv: write a header line")
+
+    @model_validator(mode="after")
+    def _needs_location(self) -> TargetProps:
+        if self.format == "table" and not self.table:
+            raise ValueError("a table target needs a table name")
+        if self.format != "table" and not self.path:
+            raise ValueError(f"a {self.format} target needs a path")
+        if self.mode == "merge" and not self.keys:
+            raise ValueError("merge mode needs at least one key column")
+        return self
+
+
+class Target(GemKind):
+    kind = "Target"
+    category = "Source/Target"
+    summary = "Write to a warehouse table or a file (overwrite, append, error if exists, merge)"
+    Props = TargetProps
+    has_output = False
+
+    def build(self, props: TargetProps, ctx: GemContext) -> GemOutput | None:
+        ok = True
+        for i, key in enumerate(props.keys):
+            if ctx.column(key, "keys", i) is None:
+                ok = False
+        names = [c.name.lower() for c in ctx.input.columns]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            ctx.issue(
+                "duplicate_columns",
+                f"cannot write duplicate column names: {', '.join(duplicates)}",
+            )
+            ok = False
+        if not ok:
+            return None
+        return GemOutput(star_select(ctx.input), list(ctx.input.columns))
+
+
+def written_relation(props: TargetProps) -> exp.Query:
+    """A query that reads back what a Target wrote."""
+    if props.format == "table":
+        assert props.table is not None
+        return exp.select(exp.Star()).from_(table_expression(props.table))
+    assert props.path is not None
+    return exp.select(exp.Star()).from_(file_reader(props.format, props.path, props.header))
+
+
+GEMS: list[type[GemKind]] = [Source, Target]
