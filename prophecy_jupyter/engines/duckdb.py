@@ -42,7 +42,9 @@ class DuckDBEngine:
     ) -> None:
         self.database = database
         self.root = Path(root).resolve() if root is not None else Path.cwd()
-        config: dict[str, Any] = {"file_search_path": str(self.root)}
+        # A pipeline of N gems nests N CTEs; DuckDB's default depth limit (1000) would cap
+        # pipelines far below what the canvas allows.
+        config: dict[str, Any] = {"file_search_path": str(self.root), "max_expression_depth": 20_000}
         if threads:
             config["threads"] = threads
         if database != ":memory:":

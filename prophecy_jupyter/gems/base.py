@@ -239,41 +239,63 @@ class GemContext:
         return self.inputs
 
     def infer_type(self, tree: exp.Expr, extra: Sequence[Column] = ()) -> str:
-        """Best-effort type of an expression over the inputs, without touching data."""
-        mapping: dict[str, object] = {}
-        for rel in self.inputs:
-            mapping[rel.alias] = {c.name: c.type for c in rel.columns if c.type != UNKNOWN}
-        if extra:
-            mapping["__extra"] = {c.name: c.type for c in extra if c.type != UNKNOWN}
+        """Best-effort type of an expression over the inputs, without touching data.
+
+        A bare column keeps its input's type; anything else goes through sqlglot's type
+        annotator over just the columns it references, memoised on (expression, their
+        types) because pipelines repeat the same expressions over the same schemas.
+        """
         probe = tree.copy()
+        referenced: dict[str, dict[str, str]] = {}
         for col in probe.find_all(exp.Column):
-            if col.table and not self._is_struct(col):
+            if isinstance(col.this, exp.Star):
                 continue
-            head = col.table or col.name
-            owner = next(
-                (rel.alias for rel in self.inputs if find_column(rel.columns, head) is not None),
-                "__extra",
-            )
-            if col.table:  # struct field access: a.b -> owner.a.b
-                col.set("db", exp.to_identifier(owner))
-            else:
-                col.set("table", exp.to_identifier(owner))
-        try:
-            schema = MappingSchema(dict(mapping), dialect=self.dialect, normalize=False)
-            tables = [exp.Table(this=exp.to_identifier(name)) for name in mapping or ["__none"]]
-            select = exp.select(exp.alias_(probe, "__t")).from_(tables[0])
-            for table in tables[1:]:
-                select = select.join(table, join_type="CROSS")
-            annotated = annotate_types(select, schema=schema, dialect=self.dialect)
-            dtype = annotated.selects[0].type
-        except Exception:  # inference is best effort; an odd type must not break compiling
-            return UNKNOWN
-        if dtype is None or dtype.is_type(exp.DataType.Type.UNKNOWN):
-            return UNKNOWN
-        return dtype.sql(self.dialect)
+            struct = self._is_struct(col)
+            head = col.table if struct else col.name
+            owners = [rel for rel in self._owners(col) if find_column(rel.columns, head)]
+            found = find_column(owners[0].columns, head) if owners else find_column(extra, head)
+            if found is None:
+                continue
+            owner = owners[0].alias if owners else "__extra"
+            if isinstance(tree, exp.Column) and not struct:
+                return found.type
+            if found.type != UNKNOWN:
+                referenced.setdefault(owner, {})[found.name] = found.type
+            part = "db" if struct else "table"
+            col.set(part, exp.to_identifier(owner))
+        key = (
+            probe.sql(self.dialect),
+            tuple((o, tuple(sorted(cols.items()))) for o, cols in sorted(referenced.items())),
+            self.dialect,
+        )
+        cached = _TYPE_CACHE.get(key)
+        if cached is None:
+            cached = _annotate(probe, referenced, self.dialect)
+            if len(_TYPE_CACHE) > 50_000:
+                _TYPE_CACHE.clear()
+            _TYPE_CACHE[key] = cached
+        return cached
 
     def computed(self, name: str, tree: exp.Expr, extra: Sequence[Column] = ()) -> Column:
         return Column(name, self.infer_type(tree, extra), self.lineage(tree))
+
+
+_TYPE_CACHE: dict[tuple[object, ...], str] = {}
+
+
+def _annotate(probe: exp.Expr, referenced: dict[str, dict[str, str]], dialect: str) -> str:
+    try:
+        schema = MappingSchema(dict(referenced), dialect=dialect, normalize=False)
+        tables = [exp.Table(this=exp.to_identifier(name)) for name in referenced or ["__none"]]
+        select = exp.select(exp.alias_(probe, "__t"), copy=False).from_(tables[0], copy=False)
+        for table in tables[1:]:
+            select = select.join(table, join_type="CROSS", copy=False)
+        dtype = annotate_types(select, schema=schema, dialect=dialect).selects[0].type
+    except Exception:  # inference is best effort; an odd type must not break compiling
+        return UNKNOWN
+    if dtype is None or dtype.is_type(exp.DataType.Type.UNKNOWN):
+        return UNKNOWN
+    return dtype.sql(dialect)
 
 
 def _canonical(col: exp.Column, name: str, table: str | None) -> None:

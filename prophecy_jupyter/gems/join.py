@@ -64,6 +64,7 @@ class Join(GemKind):
         ok = True
         query = exp.select().from_(_aliased(ctx.inputs[0]))
         visible = [ctx.inputs[0]]  # semi/anti joins hide their right side from the output
+        redundant: set[tuple[str, str]] = set()
         for i, (clause, rel) in enumerate(zip(props.joins, ctx.inputs[1:], strict=True)):
             condition = None
             if clause.how == "cross":
@@ -100,6 +101,8 @@ class Join(GemKind):
                     ok = ok and condition is not None
             if clause.how not in {"semi", "anti"}:
                 visible.append(rel)
+            if condition is not None and clause.how in {"inner", "left"}:
+                redundant |= {(rel.alias, name) for name in _equated_keys(condition, rel.alias)}
             if condition is None and clause.how != "cross":
                 continue  # already reported
             query.append(
@@ -123,11 +126,34 @@ class Join(GemKind):
             projections = [p for p, _ in items]
             columns = [c for _, c in items]
         else:
-            projections = [column_ref(c.name, rel.alias) for rel in visible for c in rel.columns]
-            columns = [c for rel in visible for c in rel.columns]
+            kept = [
+                (rel.alias, c)
+                for rel in visible
+                for c in rel.columns
+                if (rel.alias, c.name.lower()) not in redundant
+            ]
+            projections = [column_ref(c.name, alias) for alias, c in kept]
+            columns = [c for _, c in kept]
         if not check_unique(ctx, columns, "columns"):
             return None
         return GemOutput(query.select(*projections), columns)
+
+
+def _equated_keys(condition: exp.Expr, alias: str) -> set[str]:
+    """Names of ``alias``'s columns that the condition equates to a same-named column of an
+    earlier input (``a.id = b.id``). In an inner or left join such a column repeats the left
+    one, so the default output keeps only the left copy instead of failing on a duplicate."""
+    names = set()
+    for eq in condition.find_all(exp.EQ):
+        left, right = eq.this, eq.expression
+        if not (isinstance(left, exp.Column) and isinstance(right, exp.Column)):
+            continue
+        if left.name.lower() != right.name.lower():
+            continue
+        tables = {left.table.lower(), right.table.lower()}
+        if alias.lower() in tables and len(tables) == 2 and "" not in tables:
+            names.add(left.name.lower())
+    return names
 
 
 class SetOperationProps(Properties):
