@@ -172,6 +172,7 @@ def compile_pipeline(
     ports = _connect(pipeline, gems, issues)
     order = _topological_order(gems, ports, issues)
     literals = _parameter_literals(pipeline, parameters or {}, issues)
+    gem_ids = frozenset(g.lower() for g in gems)
 
     for gem_id in order:
         compiled = gems[gem_id]
@@ -184,7 +185,9 @@ def compile_pipeline(
         if any(gems[u].output is None for u in upstream):
             continue  # reported where it failed
         inputs = [InputRelation(u, gems[u].output.columns) for u in upstream]  # type: ignore[union-attr]
-        ctx = GemContext(compiled.gem, compiled.index, inputs, literals, catalog, dialect)
+        ctx = GemContext(
+            compiled.gem, compiled.index, inputs, literals, catalog, dialect, gem_ids=gem_ids
+        )
         output = compiled.kind.build(compiled.props, ctx)
         issues.extend(ctx.issues)
         if output is not None and not ctx.issues:

@@ -69,6 +69,8 @@ class GemContext:
     catalog: Catalog
     dialect: str = "duckdb"
     issues: list[Issue] = field(default_factory=list)
+    gem_ids: frozenset[str] = frozenset()
+    """Lower-cased ids of every gem in the pipeline: names a table reference must not shadow."""
 
     # -- issues -------------------------------------------------------------------------
     def field_pointer(self, *path: str | int) -> str:

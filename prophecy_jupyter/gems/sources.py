@@ -101,6 +101,15 @@ class Source(GemKind):
     def build(self, props: SourceProps, ctx: GemContext) -> GemOutput | None:
         if props.format == "seed":
             return self._seed(props, ctx)
+        others = ctx.gem_ids - {ctx.gem.id.lower()}
+        if props.format == "table" and props.table and props.table.lower() in others:
+            ctx.issue(
+                "shadowed_table",
+                f"table '{props.table}' has the name of a gem, which would be read instead; "
+                f"qualify it with its schema (e.g. main.{props.table}) or rename the gem",
+                "table",
+            )
+            return None
         relation = self._relation(props)
         query = exp.select(exp.Star()).from_(relation)
         field = "table" if props.format == "table" else "path"
