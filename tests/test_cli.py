@@ -49,7 +49,12 @@ def test_init_refuses_to_overwrite_a_project(shop: Path) -> None:
 def test_validate_reports_ok_for_the_example(shop: Path) -> None:
     code, out, _ = invoke(shop, "validate")
     assert code == 0
-    assert out.splitlines() == ["customer_totals: ok", "top_products: ok"]
+    assert out.splitlines() == [
+        "channel_report: ok",
+        "clean_contacts: ok",
+        "customer_totals: ok",
+        "top_products: ok",
+    ]
 
 
 def test_validate_names_gem_and_field_and_exits_1(shop: Path) -> None:
@@ -122,10 +127,15 @@ def test_run_with_parameter_writes_the_target(shop: Path) -> None:
 def test_run_all_pipelines_and_show_rows(shop: Path) -> None:
     code, out, _ = invoke(shop, "run", "--show", "3")
     assert code == 0
-    assert out.count("succeeded in") == 2
+    assert out.count("succeeded in") == 4
     assert "output/top_products.parquet" in out
-    assert (shop / "output" / "top_products.parquet").is_file()
-    assert (shop / "output" / "orphan_orders.csv").is_file()
+    for written in (
+        "top_products.parquet",
+        "orphan_orders.csv",
+        "contacts_clean.csv",
+        "units_long.json",
+    ):
+        assert (shop / "output" / written).is_file()
 
 
 def test_staged_run_reports_rows_for_every_gem(shop: Path) -> None:
