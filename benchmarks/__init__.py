@@ -1,0 +1,1 @@
+"""Reproducible benchmarks that print ratios against hand-written baselines."""
