@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,7 @@ def make_pipeline(
             "parameters": list(parameters),
             "gems": list(gems),
             "connections": [
-                {"from": c[0], "to": c[1], "port": c[2] if len(c) == 3 else "in0"}  # type: ignore[misc]
+                {"from": c[0], "to": c[1], "port": c[2] if len(c) == 3 else "in0"}
                 for c in connections
             ],
         }
@@ -64,7 +65,7 @@ def make_pipeline(
 def chain(*gems: dict[str, Any]) -> Pipeline:
     """A straight line of gems, each feeding the next."""
     ids = [g["id"] for g in gems]
-    return make_pipeline(gems, list(zip(ids, ids[1:])))
+    return make_pipeline(gems, list(itertools.pairwise(ids)))
 
 
 def compiled_ok(pipeline: Pipeline, engine: DuckDBEngine, **params: Any) -> CompiledPipeline:

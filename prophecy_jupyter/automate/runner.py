@@ -13,15 +13,18 @@ Two ways to run, one result shape:
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
+
+from sqlglot import exp
 
 from prophecy_jupyter.compiler import CompiledPipeline, compile_pipeline
 from prophecy_jupyter.engines.base import WriteSpec
 from prophecy_jupyter.engines.duckdb import DuckDBEngine
 from prophecy_jupyter.errors import ProphecyError
-from prophecy_jupyter.gems.sources import SourceProps, TargetProps
+from prophecy_jupyter.gems.sources import TargetProps, reads_table, writes_table
 from prophecy_jupyter.model.pipeline import Pipeline
 
 GemStatus = Literal["pending", "running", "succeeded", "failed", "skipped"]
@@ -60,20 +63,19 @@ ProgressCallback = Callable[[GemRun], None]
 def target_order(compiled: CompiledPipeline) -> list[str]:
     """Targets ordered so that one writing a table runs before any reading that table."""
     targets = compiled.targets()
-    writes: dict[str, str] = {}
+    writes: dict[tuple[str, str], str] = {}
     for t in targets:
-        props: TargetProps = compiled.gems[t].props
-        if props.format == "table" and props.table:
-            writes[props.table.lower()] = t
+        written = writes_table(compiled.gems[t].props)
+        if written is not None:
+            writes[written] = t
     needs: dict[str, set[str]] = {}
     for t in targets:
         reads = set()
         for upstream in compiled.ancestors(t):
-            props_in = compiled.gems[upstream].props
-            if isinstance(props_in, SourceProps) and props_in.format == "table" and props_in.table:
-                writer = writes.get(props_in.table.lower())
-                if writer is not None and writer != t:
-                    reads.add(writer)
+            read = reads_table(compiled.gems[upstream].props)
+            writer = writes.get(read) if read is not None else None
+            if writer is not None and writer != t:
+                reads.add(writer)
         needs[t] = reads
     ordered: list[str] = []
     while len(ordered) < len(targets):
@@ -82,6 +84,22 @@ def target_order(compiled: CompiledPipeline) -> list[str]:
             ready = [t for t in targets if t not in ordered]
         ordered.append(ready[0])
     return ordered
+
+
+def _schedule(compiled: CompiledPipeline, targets: list[str], mode: RunMode) -> list[str]:
+    """Gems in the order a run executes them: each Target (in ``targets`` order) preceded, in
+    staged mode, by whichever of its ancestors are not stored yet.
+
+    Storing an ancestor only just before the first Target that needs it keeps a staged run
+    reading a table at the same point a fused one does: after the Target that writes it.
+    """
+    if mode == "fused":
+        return list(targets)
+    order: list[str] = []
+    for target in targets:
+        order.extend(g for g in compiled.ancestors(target) if g not in order)
+        order.append(target)
+    return order
 
 
 def write_spec(props: TargetProps) -> WriteSpec:
@@ -108,22 +126,32 @@ def run_pipeline(
     compiled.raise_for_issues()
     targets = target_order(compiled)
     needed = {g for t in targets for g in (*compiled.ancestors(t), t)}
-    steps = (
-        [g for g in compiled.order if g in needed and g not in targets] if mode == "staged" else []
-    )
     result = RunResult(pipeline.name, mode)
     runs = {g: GemRun(g, compiled.gems[g].gem.kind) for g in compiled.order if g in needed}
     result.gems = list(runs.values())
     started = time.perf_counter()
+    # Staged tables get names no user table or gem id can have, so that neither shadows the
+    # other; each gem reads its inputs from them under the inputs' gem ids.
+    run_tag = uuid.uuid4().hex[:12]
+    stored = {g: f"__prophecy_gem_{run_tag}_{i}" for i, g in enumerate(compiled.order)}
 
     def report(run: GemRun) -> None:
         if on_progress is not None:
             on_progress(run)
 
+    def statement(gem_id: str) -> exp.Query:
+        if mode == "fused":
+            return compiled.query(gem_id)
+        inputs = {
+            u: exp.Table(this=exp.to_identifier(stored[u], quoted=True))
+            for u in compiled.gems[gem_id].inputs
+        }
+        return compiled.reading(gem_id, inputs)
+
     failed = False
     staged: list[str] = []
     try:
-        for gem_id in [*steps, *targets]:
+        for gem_id in _schedule(compiled, targets, mode):
             run = runs[gem_id]
             if failed:
                 run.status = "skipped"
@@ -134,14 +162,11 @@ def run_pipeline(
             t0 = time.perf_counter()
             try:
                 if gem_id in targets:
-                    query = (
-                        compiled.gems[gem_id].output.query  # type: ignore[union-attr]
-                        if mode == "staged"
-                        else compiled.query(gem_id)
+                    run.rows = engine.write(
+                        statement(gem_id), write_spec(compiled.gems[gem_id].props)
                     )
-                    run.rows = engine.write(query, write_spec(compiled.gems[gem_id].props))
                 else:
-                    run.rows = engine.materialize(gem_id, compiled.gems[gem_id].output.query)  # type: ignore[union-attr]
+                    run.rows = engine.materialize(stored[gem_id], statement(gem_id))
                     staged.append(gem_id)
                 run.status = "succeeded"
             except ProphecyError as exc:
@@ -154,9 +179,12 @@ def run_pipeline(
             report(run)
     finally:
         for gem_id in reversed(staged):
-            engine.drop_materialized(gem_id)
+            engine.drop_materialized(stored[gem_id])
+    written = [t for t in targets if runs[t].status == "succeeded"]
     for run in result.gems:
-        if run.status == "pending" and mode == "fused":
-            run.status = "succeeded" if not failed else "skipped"
+        if run.status == "pending":
+            # Fused: the gem ran inside its Targets' statements, so it succeeded with any of them.
+            fed = any(run.gem_id in compiled.ancestors(t) for t in written)
+            run.status = "succeeded" if fed else "skipped"
     result.seconds = time.perf_counter() - started
     return result

@@ -10,23 +10,30 @@ and lineage per gem, and the SQL of any gem in any sqlglot dialect.
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
 from sqlglot import exp
 
-from prophecy_jupyter.compiler.columns import Column
+from prophecy_jupyter.compiler.columns import UNKNOWN, Column
 from prophecy_jupyter.compiler.expressions import (
     ParameterError,
     coerce_parameter,
     parameter_literal,
 )
-from prophecy_jupyter.errors import Issue, NotFound, ValidationError
+from prophecy_jupyter.errors import Issue, NotFound, ProphecyError, ValidationError
 from prophecy_jupyter.gems.base import Catalog, GemContext, GemKind, GemOutput, InputRelation
 from prophecy_jupyter.gems.registry import gem_kinds
-from prophecy_jupyter.model.pipeline import Gem, Pipeline, issues_from_pydantic, pointer
+from prophecy_jupyter.gems.sources import reads_table, writes_table
+from prophecy_jupyter.model.pipeline import (
+    Gem,
+    Parameter,
+    Pipeline,
+    issues_from_pydantic,
+    pointer,
+)
 
 
 @dataclass
@@ -48,6 +55,8 @@ class CompiledPipeline:
     order: list[str]
     issues: list[Issue]
     dialect: str = "duckdb"
+    catalog: Catalog | None = None
+    _typed: dict[str, list[Column]] = field(default_factory=dict, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -70,9 +79,44 @@ class CompiledPipeline:
         return compiled
 
     def columns(self, gem_id: str) -> list[Column]:
-        output = self._built(gem_id).output
-        assert output is not None
-        return output.columns
+        """Output columns of ``gem_id``, typed as the engine will type them.
+
+        While building, gems type computed columns with sqlglot's annotator, which only
+        approximates an engine's rules (DuckDB sums integers into HUGEINT, widens decimals,
+        types ``1.5`` as DECIMAL(2,1)) and spells types its own way. So the engine is asked, once
+        per gem and only when a front door wants the schema (compiling stays fast): it binds
+        the gem's statement over empty, typed stand-ins for its inputs, which reads no data.
+        Where it cannot (no catalog, an input of unknown type, an unbindable statement) the
+        annotator's types stand.
+        """
+        self._built(gem_id)
+        for current in [*self.ancestors(gem_id), gem_id]:
+            if current not in self._typed:
+                self._typed[current] = self._bound_columns(current)
+        return self._typed[gem_id]
+
+    def _bound_columns(self, gem_id: str) -> list[Column]:
+        compiled = self.gems[gem_id]
+        assert compiled.output is not None
+        inferred = compiled.output.columns
+        if self.catalog is None or not compiled.inputs:
+            return inferred  # Sources are typed by the engine as they are built
+        stand_ins = []
+        for upstream in compiled.inputs:
+            relation = _stand_in(self._typed[upstream], self.dialect)
+            if relation is None:
+                return inferred
+            stand_ins.append((upstream, relation))
+        try:
+            described = self.catalog.describe(with_inputs(compiled.output.query, stand_ins, gem_id))
+        except ProphecyError:
+            return inferred
+        if [n.lower() for n, _ in described] != [c.name.lower() for c in inferred]:
+            return inferred
+        return [
+            Column(c.name, dtype, c.lineage)
+            for c, (_, dtype) in zip(inferred, described, strict=True)
+        ]
 
     def ancestors(self, gem_id: str) -> list[str]:
         """Upstream gems of ``gem_id`` in dependency order."""
@@ -89,27 +133,22 @@ class CompiledPipeline:
         """One statement computing the output of ``gem_id``: its ancestors as CTEs."""
         own = self._built(gem_id).output
         assert own is not None
-        ctes = []
-        for upstream in self.ancestors(gem_id):
-            output = self.gems[upstream].output
+        upstream = []
+        for ancestor in self.ancestors(gem_id):
+            output = self.gems[ancestor].output
             assert output is not None
-            ctes.append(
-                exp.CTE(
-                    this=output.query.copy(),
-                    alias=exp.TableAlias(this=exp.to_identifier(upstream, quoted=True)),
-                )
-            )
-        main = own.query.copy()
-        if main.args.get("with_") is not None:
-            ctes.append(
-                exp.CTE(
-                    this=main, alias=exp.TableAlias(this=exp.to_identifier(gem_id, quoted=True))
-                )
-            )
-            main = exp.select(exp.Star()).from_(exp.to_identifier(gem_id, quoted=True))
-        if ctes:
-            main.set("with_", exp.With(expressions=ctes))
-        return main
+            upstream.append((ancestor, output.query))
+        return with_inputs(own.query, upstream, gem_id)
+
+    def reading(self, gem_id: str, relations: Mapping[str, exp.Table]) -> exp.Query:
+        """The statement of ``gem_id`` alone, each input read from the given relation (where a
+        staged run stored it) instead of being recomputed from its ancestors."""
+        own = self._built(gem_id).output
+        assert own is not None
+        upstream: list[tuple[str, exp.Query]] = [
+            (u, exp.select(exp.Star()).from_(relations[u].copy())) for u in self.gems[gem_id].inputs
+        ]
+        return with_inputs(own.query, upstream, gem_id)
 
     def sql(self, gem_id: str, dialect: str | None = None, pretty: bool = True) -> str:
         return self.query(gem_id).sql(dialect=dialect or self.dialect, pretty=pretty)
@@ -126,7 +165,43 @@ class CompiledPipeline:
         return self.gems[gem_id].props
 
     def lineage(self, gem_id: str) -> dict[str, list[list[str]]]:
-        return {c.name: [list(ref) for ref in sorted(c.lineage)] for c in self.columns(gem_id)}
+        output = self._built(gem_id).output
+        assert output is not None
+        return {c.name: [list(ref) for ref in sorted(c.lineage)] for c in output.columns}
+
+
+def _stand_in(columns: Sequence[Column], dialect: str) -> exp.Query | None:
+    """An empty relation with exactly these column names and types, or ``None`` if a type is
+    unknown."""
+    if not columns or any(c.type == UNKNOWN for c in columns):
+        return None
+    projections = [
+        exp.alias_(
+            exp.cast(exp.null(), exp.DataType.build(c.type, dialect=dialect, udt=True)),
+            exp.to_identifier(c.name, quoted=True),
+        )
+        for c in columns
+    ]
+    return exp.select(*projections).where(exp.false())
+
+
+def with_inputs(
+    query: exp.Query, upstream: Sequence[tuple[str, exp.Query]], gem_id: str
+) -> exp.Query:
+    """``query`` (a gem's own statement) with ``upstream`` bound as CTEs named by gem id."""
+    main = query.copy()
+    ctes = [
+        exp.CTE(this=q.copy(), alias=exp.TableAlias(this=exp.to_identifier(name, quoted=True)))
+        for name, q in upstream
+    ]
+    if main.args.get("with_") is not None:
+        ctes.append(
+            exp.CTE(this=main, alias=exp.TableAlias(this=exp.to_identifier(gem_id, quoted=True)))
+        )
+        main = exp.select(exp.Star()).from_(exp.to_identifier(gem_id, quoted=True))
+    if ctes:
+        main.set("with_", exp.With(expressions=ctes))
+    return main
 
 
 def compile_pipeline(
@@ -139,17 +214,23 @@ def compile_pipeline(
     issues: list[Issue] = []
     kinds = gem_kinds()
     gems: dict[str, CompiledGem] = {}
+    first_spelling: dict[str, str] = {}
+    duplicates: set[str] = set()
 
     for index, gem in enumerate(pipeline.gems):
-        if gem.id in gems:
+        # Engines resolve names ignoring case, so ids that differ only in case are one CTE.
+        taken = first_spelling.setdefault(gem.id.lower(), gem.id)
+        if gem.id in gems or taken != gem.id:
+            spelled = "" if taken == gem.id else f" (as '{taken}'; ids ignore case)"
             issues.append(
                 Issue(
                     "duplicate_id",
-                    f"gem id '{gem.id}' is used more than once",
+                    f"gem id '{gem.id}' is used more than once{spelled}",
                     gem.id,
                     pointer("gems", index, "id"),
                 )
             )
+            duplicates.add(gem.id)
             continue
         kind = kinds.get(gem.kind)
         compiled = CompiledGem(gem, index, kind)
@@ -167,16 +248,19 @@ def compile_pipeline(
         try:
             compiled.props = kind.Props.model_validate(gem.properties)
         except PydanticValidationError as exc:
-            issues.extend(issues_from_pydantic(exc, ("gems", index, "properties"), gem.id))
+            issues.extend(
+                issues_from_pydantic(exc, gem.properties, ("gems", index, "properties"), gem.id)
+            )
 
-    ports = _connect(pipeline, gems, issues)
-    order = _topological_order(gems, ports, issues)
+    ports, cut_off = _connect(pipeline, gems, duplicates, issues)
+    order = _topological_order(gems, ports, issues, _table_edges(gems, ports))
     literals = _parameter_literals(pipeline, parameters or {}, issues)
     gem_ids = frozenset(g.lower() for g in gems)
+    planned: dict[tuple[str, str], list[Column]] = {}
 
     for gem_id in order:
         compiled = gems[gem_id]
-        if compiled.kind is None or compiled.props is None:
+        if compiled.kind is None or compiled.props is None or gem_id in cut_off:
             continue
         if not _arity_ok(compiled, ports[gem_id], issues):
             continue
@@ -186,13 +270,23 @@ def compile_pipeline(
             continue  # reported where it failed
         inputs = [InputRelation(u, gems[u].output.columns) for u in upstream]  # type: ignore[union-attr]
         ctx = GemContext(
-            compiled.gem, compiled.index, inputs, literals, catalog, dialect, gem_ids=gem_ids
+            compiled.gem,
+            compiled.index,
+            inputs,
+            literals,
+            catalog,
+            dialect,
+            gem_ids=gem_ids,
+            planned_tables=planned,
         )
         output = compiled.kind.build(compiled.props, ctx)
         issues.extend(ctx.issues)
         if output is not None and not ctx.issues:
             compiled.output = output
-    return CompiledPipeline(pipeline, gems, order, issues, dialect)
+            written = writes_table(compiled.props)
+            if written is not None:
+                planned[written] = output.columns
+    return CompiledPipeline(pipeline, gems, order, issues, dialect, catalog)
 
 
 def validate_pipeline(
@@ -203,13 +297,32 @@ def validate_pipeline(
 
 
 def _connect(
-    pipeline: Pipeline, gems: dict[str, CompiledGem], issues: list[Issue]
-) -> dict[str, dict[int, str]]:
-    """Input ports of each gem: port index → upstream gem id."""
+    pipeline: Pipeline, gems: dict[str, CompiledGem], duplicates: set[str], issues: list[Issue]
+) -> tuple[dict[str, dict[int, str]], set[str]]:
+    """Input ports of each gem (port index → upstream gem id), and the gems cut off from an
+    input by a rejected connection: those are not built, as the connection is reported."""
     ports: dict[str, dict[int, str]] = {g: {} for g in gems}
+    cut_off: set[str] = set()
     seen: set[tuple[str, str, str]] = set()
     for index, conn in enumerate(pipeline.connections):
         where = pointer("connections", index)
+        ends = (("from", conn.source), ("to", conn.target))
+        if any(gem_id not in gems for _, gem_id in ends):
+            if conn.target in gems:
+                cut_off.add(conn.target)
+            # A duplicate gem's connections are covered by its duplicate_id issue.
+            unknown = [(end, g) for end, g in ends if g not in gems and g not in duplicates]
+            if unknown:
+                end, gem_id = unknown[0]
+                issues.append(
+                    Issue(
+                        "dangling_connection",
+                        f"connection refers to unknown gem '{gem_id}'",
+                        None,
+                        pointer("connections", index, end),
+                    )
+                )
+            continue
         key = (conn.source, conn.target, conn.port)
         if key in seen:
             issues.append(
@@ -222,22 +335,13 @@ def _connect(
             )
             continue
         seen.add(key)
-        missing = [g for g in (conn.source, conn.target) if g not in gems]
-        if missing:
-            issues.append(
-                Issue(
-                    "dangling_connection",
-                    f"connection refers to unknown gem '{missing[0]}'",
-                    None,
-                    where,
-                )
-            )
-            continue
         if conn.source == conn.target:
+            cut_off.add(conn.target)
             issues.append(Issue("cycle", "a gem cannot feed itself", conn.target, where))
             continue
         source_kind = gems[conn.source].kind
         if source_kind is not None and not source_kind.has_output:
+            cut_off.add(conn.target)
             issues.append(
                 Issue(
                     "no_output_port",
@@ -259,7 +363,7 @@ def _connect(
             )
             continue
         ports[conn.target][conn.port_index] = conn.source
-    return ports
+    return ports, cut_off
 
 
 def _arity_ok(compiled: CompiledGem, ports: dict[int, str], issues: list[Issue]) -> bool:
@@ -290,14 +394,61 @@ def _arity_ok(compiled: CompiledGem, ports: dict[int, str], issues: list[Issue])
     return True
 
 
+def _table_edges(
+    gems: dict[str, CompiledGem], ports: dict[str, dict[int, str]]
+) -> dict[str, set[str]]:
+    """Writer Target → Sources reading the table it writes, where that makes no cycle.
+
+    Such a Source is built after its writer, so on a fresh database (the table not there yet)
+    it takes the columns the Target will write. A Source upstream of its own writer reads the
+    table as it was before the run and gets no edge.
+    """
+    downstream: dict[str, set[str]] = defaultdict(set)
+    for target, inputs in ports.items():
+        for source in inputs.values():
+            downstream[source].add(target)
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, stack = {start}, [start]
+        while stack:
+            current = stack.pop()
+            if current == goal:
+                return True
+            fresh = downstream[current] - seen
+            seen |= fresh
+            stack.extend(fresh)
+        return False
+
+    writers: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for gem_id, compiled in gems.items():
+        written = writes_table(compiled.props)
+        if written is not None:
+            writers[written].append(gem_id)
+    edges: dict[str, set[str]] = defaultdict(set)
+    for gem_id, compiled in gems.items():
+        read = reads_table(compiled.props)
+        for writer in writers.get(read, []) if read is not None else []:
+            if not reaches(gem_id, writer):
+                downstream[writer].add(gem_id)
+                edges[writer].add(gem_id)
+    return edges
+
+
 def _topological_order(
-    gems: dict[str, CompiledGem], ports: dict[str, dict[int, str]], issues: list[Issue]
+    gems: dict[str, CompiledGem],
+    ports: dict[str, dict[int, str]],
+    issues: list[Issue],
+    table_edges: Mapping[str, set[str]],
 ) -> list[str]:
     downstream: dict[str, list[str]] = defaultdict(list)
     pending = {g: len(ports[g]) for g in gems}
     for target, inputs in ports.items():
         for source in inputs.values():
             downstream[source].append(target)
+    for writer, readers in table_edges.items():
+        for reader in readers:
+            downstream[writer].append(reader)
+            pending[reader] += 1
     ready = deque(g for g in gems if pending[g] == 0)
     order: list[str] = []
     while ready:
@@ -323,8 +474,20 @@ def _topological_order(
 def _parameter_literals(
     pipeline: Pipeline, overrides: Mapping[str, Any], issues: list[Issue]
 ) -> dict[str, exp.Expr]:
+    """The typed literal of each parameter, keyed by its lower-case name (as ``$name`` binds)."""
     literals: dict[str, exp.Expr] = {}
-    declared = {p.name.lower(): (i, p) for i, p in enumerate(pipeline.parameters)}
+    declared: dict[str, tuple[int, Parameter]] = {}
+    for index, param in enumerate(pipeline.parameters):
+        if param.name.lower() in declared:
+            issues.append(
+                Issue(
+                    "duplicate_parameter",
+                    f"parameter '{param.name}' is declared more than once (names ignore case)",
+                    field=pointer("parameters", index, "name"),
+                )
+            )
+            continue
+        declared[param.name.lower()] = (index, param)
     for name in overrides:
         if name.lower() not in declared:
             issues.append(
@@ -336,9 +499,14 @@ def _parameter_literals(
             )
     lowered = {k.lower(): v for k, v in overrides.items()}
     for key, (index, param) in declared.items():
-        raw = lowered.get(key, param.default)
+        overridden = key in lowered
+        raw = lowered[key] if overridden else param.default
         try:
             literals[key] = parameter_literal(param, coerce_parameter(param, raw))
         except ParameterError as exc:
-            issues.append(Issue("parameter", str(exc), field=pointer("parameters", index)))
+            where = ("parameters", index) if overridden else ("parameters", index, "default")
+            issues.append(Issue("parameter", str(exc), field=pointer(*where)))
+            # Expressions still check against a typed NULL, so the one mistake is one issue;
+            # the issue itself keeps the pipeline from running.
+            literals[key] = parameter_literal(param, None)
     return literals

@@ -9,13 +9,17 @@ environment are refused here, so a pipeline can only read data through its Sourc
 from __future__ import annotations
 
 import datetime as dt
+import math
+from bisect import bisect_left
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 from typing import Any
 
-import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokenizer_core import Token, TokenType
 
 from prophecy_jupyter.model.pipeline import Parameter
 
@@ -79,6 +83,7 @@ FORBIDDEN_NODES: tuple[type[exp.Expr], ...] = (
     exp.Table,
     exp.Into,
     exp.From,
+    exp.Values,
 )
 
 
@@ -105,8 +110,9 @@ def function_name(node: exp.Func) -> str:
 
 
 def node_position(node: exp.Expr) -> tuple[int | None, int | None]:
-    """Start (line, column) of a node, from the token positions sqlglot records on identifiers."""
-    for candidate in (node, *node.find_all(exp.Identifier)):
+    """Start (line, column) of a node, from the token positions sqlglot records on identifiers
+    (or, for a node without any, on the first of its parts that has one)."""
+    for candidate in (node, *node.find_all(exp.Identifier), *node.walk()):
         meta = candidate.meta
         if "line" in meta and "col" in meta:
             width = meta.get("end", 0) - meta.get("start", 0)
@@ -114,13 +120,58 @@ def node_position(node: exp.Expr) -> tuple[int | None, int | None]:
     return None, None
 
 
+def token_position(token: Token) -> tuple[int, int]:
+    """1-based (line, column) where a token starts; sqlglot records where it ends."""
+    return token.line, token.col - (token.end - token.start)
+
+
+def _true_positions(tokens: list[Token], text: str) -> list[Token]:
+    """Recompute each token's line and column from its offset in ``text``.
+
+    sqlglot's line count drifts after a ``$name`` (it looks ahead for a ``$tag$`` string) while
+    its offsets stay right; parse errors and node positions are taken from these tokens.
+    """
+    breaks = [i for i, char in enumerate(text) if char == "\n"]
+    for token in tokens:
+        before = bisect_left(breaks, token.end)
+        line_start = breaks[before - 1] + 1 if before else 0
+        token.line, token.col = before + 1, token.end - line_start + 1
+    return tokens
+
+
+def _place_parameters(tree: exp.Expr, tokens: list[Token]) -> None:
+    """Record where each ``$name`` first appears: sqlglot keeps no position on parameters."""
+    places: dict[str, Token] = {}
+    for dollar, name in pairwise(tokens):
+        if dollar.token_type == TokenType.PARAMETER:
+            places.setdefault(name.text.lower(), dollar)
+    for node in tree.find_all(exp.Parameter, exp.Placeholder):
+        token = places.get(str(node.name).lower())
+        if token is not None:
+            node.meta.update(line=token.line, col=token.col, start=token.start, end=token.end)
+
+
+def _not_an_expression(line: int | None, column: int | None) -> ExpressionRejected:
+    return ExpressionRejected(
+        ExpressionProblem(
+            "not_an_expression",
+            "statements, subqueries and table references are not allowed in an "
+            "expression; use Source, Join or SQLStatement gems instead",
+            line,
+            column,
+        )
+    )
+
+
 @lru_cache(maxsize=8192)
 def _parse_checked(text: str, dialect: str) -> exp.Expr:
     """Parse once per (text, dialect); callers get copies. Raises `ExpressionRejected`."""
     if not text.strip():
         raise ExpressionRejected(ExpressionProblem("empty_expression", "expression is empty"))
+    reader = Dialect.get_or_raise(dialect)
     try:
-        statements = sqlglot.parse(text, read=dialect)
+        tokens = _true_positions(reader.tokenize(text), text)
+        statements = reader.parser().parse(tokens, text)
     except ParseError as exc:
         first = exc.errors[0] if exc.errors else {}
         raise ExpressionRejected(
@@ -141,13 +192,23 @@ def _parse_checked(text: str, dialect: str) -> exp.Expr:
         ) from None
     parsed = [s for s in statements if s is not None]
     if len(parsed) != 1:
+        separator = next((t for t in tokens if t.token_type == TokenType.SEMICOLON), None)
+        line, col = token_position(separator) if separator is not None else (None, None)
         raise ExpressionRejected(
             ExpressionProblem(
                 "multiple_statements",
                 "exactly one expression is allowed here" if statements else "expression is empty",
+                line,
+                col,
             )
         )
+    # The parser reads a statement (ATTACH, SHOW, INSTALL…) wherever its keyword comes first;
+    # several of those have no node type in common with DDL/DML to be caught below.
+    opening = next(t for t in tokens if t.token_type != TokenType.SEMICOLON)
+    if opening.token_type in reader.parser_class.STATEMENT_PARSERS:
+        raise _not_an_expression(*token_position(opening))
     tree = parsed[0]
+    _place_parameters(tree, tokens)
     if isinstance(tree, exp.Alias):
         line, col = node_position(tree.args["alias"])
         raise ExpressionRejected(
@@ -161,16 +222,7 @@ def _parse_checked(text: str, dialect: str) -> exp.Expr:
         )
     for node in tree.walk():
         if isinstance(node, FORBIDDEN_NODES):
-            line, col = node_position(node)
-            raise ExpressionRejected(
-                ExpressionProblem(
-                    "not_an_expression",
-                    "statements, subqueries and table references are not allowed in an "
-                    "expression; use Source, Join or SQLStatement gems instead",
-                    line,
-                    col,
-                )
-            )
+            raise _not_an_expression(*node_position(node))
         if isinstance(node, exp.Func) and function_name(node) in FORBIDDEN_FUNCTIONS:
             line, col = node_position(node)
             raise ExpressionRejected(
@@ -221,9 +273,11 @@ def coerce_parameter(parameter: Parameter, value: Any) -> Any:
                 raise ValueError
             return int(value)
         if kind == "double":
-            if isinstance(value, bool):
+            number = float(value)
+            # inf/nan have no SQL literal: rendered as numbers they would read as column names.
+            if isinstance(value, bool) or not math.isfinite(number):
                 raise ValueError
-            return float(value)
+            return number
         if kind == "boolean":
             if isinstance(value, bool):
                 return value

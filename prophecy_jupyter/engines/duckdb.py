@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 import uuid
 from pathlib import Path
@@ -18,11 +19,27 @@ from typing import Any
 import duckdb
 from sqlglot import exp
 
+from prophecy_jupyter.compiler.expressions import function_name
 from prophecy_jupyter.engines.base import PreviewResult, WriteSpec
 from prophecy_jupyter.errors import Conflict, EngineError
 from prophecy_jupyter.gems.sources import file_reader, table_expression
 
 DIALECT = "duckdb"
+
+# Table functions whose first argument is a file path (or glob) that may be relative.
+FILE_READERS = frozenset(
+    {
+        "read_csv",
+        "read_csv_auto",
+        "read_parquet",
+        "parquet_scan",
+        "read_json",
+        "read_json_auto",
+        "read_ndjson",
+        "read_ndjson_auto",
+    }
+)
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def _message(error: Exception) -> str:
@@ -44,7 +61,10 @@ class DuckDBEngine:
         self.root = Path(root).resolve() if root is not None else Path.cwd()
         # A pipeline of N gems nests N CTEs; DuckDB's default depth limit (1000) would cap
         # pipelines far below what the canvas allows.
-        config: dict[str, Any] = {"file_search_path": str(self.root), "max_expression_depth": 20_000}
+        config: dict[str, Any] = {
+            "file_search_path": str(self.root),
+            "max_expression_depth": 20_000,
+        }
         if threads:
             config["threads"] = threads
         if database != ":memory:":
@@ -62,13 +82,32 @@ class DuckDBEngine:
 
     # -- reading --------------------------------------------------------------------------
     def _execute(self, statement: exp.Expr | str, params: list[Any] | None = None) -> Any:
-        sql = statement if isinstance(statement, str) else statement.sql(dialect=DIALECT)
+        if isinstance(statement, str):
+            sql = statement
+        else:
+            sql = self._rooted(statement).sql(dialect=DIALECT)
         try:
             return self.connection.execute(sql, params or [])
         except duckdb.InterruptException:
             raise EngineError("cancelled") from None
         except duckdb.Error as exc:
             raise EngineError(_message(exc)) from None
+
+    def _rooted(self, statement: exp.Expr) -> exp.Expr:
+        """The statement, or a copy whose relative file paths are made absolute under the root.
+
+        DuckDB looks a relative path up in the process's working directory before it tries
+        ``file_search_path``, so a same-named file wherever the server happened to start
+        would be read instead of the project's own.
+        """
+        if not any(_relative_path(node) for node in statement.find_all(exp.Func)):
+            return statement
+        rooted = statement.copy()
+        for node in list(rooted.find_all(exp.Func)):
+            literal = _relative_path(node)
+            if literal is not None:
+                literal.replace(exp.Literal.string(str(self.root / literal.name)))
+        return rooted
 
     def describe(self, query: exp.Query) -> list[tuple[str, str]]:
         with self._lock:
@@ -90,10 +129,21 @@ class DuckDBEngine:
             return [str(d[0]) for d in cursor.description], cursor.fetchall()
 
     def table_exists(self, name: str) -> bool:
+        """Whether ``[[catalog.]schema.]name`` exists, matched as DuckDB resolves names.
+
+        Unqualified parts mean the current database and schema (not any attached database
+        or the temp catalog), and names compare case-insensitively as DuckDB's identifiers do.
+        """
         table = table_expression(name)
+
+        def same(column: str, part: str, default: str) -> exp.Expr:
+            wanted = exp.Literal.string(part) if part else exp.func(default)
+            return exp.func("lower", exp.column(column)).eq(exp.func("lower", wanted))
+
         where = exp.and_(
-            exp.column("table_name").eq(exp.Literal.string(table.name)),
-            exp.column("schema_name").eq(exp.Literal.string(table.db or "main")),
+            same("database_name", table.catalog, "current_database"),
+            same("schema_name", table.db, "current_schema"),
+            same("table_name", table.name, ""),
         )
         probe = (
             exp.select(exp.func("count", exp.Star()))
@@ -110,7 +160,10 @@ class DuckDBEngine:
             if spec.format == "table":
                 assert spec.table is not None
                 return self._in_transaction(lambda: self._write_table(query, spec.table, spec))
-            return self._in_transaction(lambda: self._write_file(query, spec))
+            try:
+                return self._in_transaction(lambda: self._write_file(query, spec))
+            except OSError as exc:  # the folder cannot be made, the rename is refused, …
+                raise EngineError(f"cannot write {spec.path}: {exc.strerror or exc}") from None
 
     def _in_transaction(self, work: Any) -> int:
         self._execute("BEGIN TRANSACTION")
@@ -130,12 +183,16 @@ class DuckDBEngine:
             raise Conflict(f"table {name} already exists (mode error_if_exists)")
         stage = table_expression(name)
         stage.set("this", exp.to_identifier(f"__prophecy_stage_{uuid.uuid4().hex}", quoted=True))
-        self._execute(exp.Create(this=stage, kind="TABLE", expression=query))
+        temporary = _temporary() if stage.catalog.lower() == "temp" else None
+        self._execute(exp.Create(this=stage, kind="TABLE", expression=query, properties=temporary))
         rows = int(
             self._execute(exp.select(exp.func("count", exp.Star())).from_(stage)).fetchone()[0]
         )
-        if spec.mode == "merge" and exists:
+        if spec.mode == "merge":
+            # Checked whether or not the table exists yet: the same new data must not be
+            # accepted on a first run and refused on the next.
             self._check_unique_keys(stage, spec.keys)
+        if spec.mode == "merge" and exists:
             matches = exp.and_(
                 *(
                     exp.NullSafeEQ(
@@ -191,13 +248,16 @@ class DuckDBEngine:
             raise EngineError(f"merge keys ({', '.join(keys)}) are not unique in the new data")
 
     def _write_file(self, query: exp.Query, spec: WriteSpec) -> int:
+        """Build the file's new rows in a temporary table (merging with the old file when the
+        mode asks), copy them to a file beside the target and rename it over the target."""
         assert spec.path is not None
         final = (self.root / spec.path).resolve()
         if spec.mode == "error_if_exists" and final.exists():
             raise Conflict(f"file {spec.path} already exists (mode error_if_exists)")
         final.parent.mkdir(parents=True, exist_ok=True)
         temp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
-        scratch = f"__prophecy_file_{uuid.uuid4().hex}"
+        scratch_name = f"temp.main.__prophecy_file_{uuid.uuid4().hex}"
+        scratch = table_expression(scratch_name)
         try:
             if final.exists() and spec.mode in {"append", "merge"}:
                 existing = exp.select(exp.Star()).from_(
@@ -205,29 +265,13 @@ class DuckDBEngine:
                 )
                 self._execute(
                     exp.Create(
-                        this=exp.to_table(scratch, quoted=True),
+                        this=scratch.copy(),
                         kind="TABLE",
                         expression=existing,
                         properties=_temporary(),
                     )
                 )
-                rows = self._write_table(query, scratch, spec)
-            else:
-                self._execute(
-                    exp.Create(
-                        this=exp.to_table(scratch, quoted=True),
-                        kind="TABLE",
-                        expression=query,
-                        properties=_temporary(),
-                    )
-                )
-                rows = int(
-                    self._execute(
-                        exp.select(exp.func("count", exp.Star())).from_(
-                            exp.to_table(scratch, quoted=True)
-                        )
-                    ).fetchone()[0]
-                )
+            rows = self._write_table(query, scratch_name, spec)
             params = [exp.CopyParameter(this=exp.var("FORMAT"), expression=exp.var(spec.format))]
             if spec.format == "csv":
                 params.append(
@@ -237,21 +281,19 @@ class DuckDBEngine:
                 )
             self._execute(
                 exp.Copy(
-                    this=exp.select(exp.Star())
-                    .from_(exp.to_table(scratch, quoted=True))
-                    .subquery(),
+                    this=exp.select(exp.Star()).from_(scratch.copy()).subquery(),
                     kind=False,
                     files=[exp.Literal.string(str(temp))],
                     params=params,
                 )
             )
+            self._execute(_drop(scratch.copy()))
             with open(temp, "rb") as handle:
                 os.fsync(handle.fileno())
             os.replace(temp, final)
             return rows
         finally:
             temp.unlink(missing_ok=True)
-            self._execute(_drop(exp.to_table(scratch, quoted=True), if_exists=True))
 
     def materialize(self, name: str, query: exp.Query) -> int:
         """Store a query's rows in a temporary table ``name``; returns its row count."""
@@ -280,6 +322,19 @@ class DuckDBEngine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _relative_path(node: exp.Func) -> exp.Literal | None:
+    """The path literal of a file-reading table function, if it is relative to the project."""
+    if function_name(node) not in FILE_READERS:
+        return None
+    first = node.expressions[0] if isinstance(node, exp.Anonymous) and node.expressions else None
+    path = first if first is not None else node.this
+    if not isinstance(path, exp.Literal) or not path.is_string:
+        return None
+    if _URL.match(path.name) or Path(path.name).is_absolute():
+        return None
+    return path
 
 
 def _temporary() -> exp.Properties:

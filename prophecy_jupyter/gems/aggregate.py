@@ -34,6 +34,47 @@ class AggregateProps(Properties):
     having: str = Field(default="", description="Keep groups where this is true")
 
 
+# DuckDB aggregates that sqlglot parses as plain (anonymous) function calls, so nothing in
+# the tree says they aggregate.
+ENGINE_AGGREGATES = frozenset(
+    {
+        "arbitrary",
+        "arg_max_null",
+        "arg_max_nulls_last",
+        "arg_min_null",
+        "arg_min_nulls_last",
+        "bitstring_agg",
+        "count_star",
+        "entropy",
+        "favg",
+        "fsum",
+        "geomean",
+        "geometric_mean",
+        "histogram",
+        "histogram_exact",
+        "kahan_sum",
+        "kurtosis_pop",
+        "mad",
+        "mean",
+        "product",
+        "reservoir_quantile",
+        "sem",
+        "sum_no_overflow",
+        "sumkahan",
+        "weighted_avg",
+        "wavg",
+    }
+)
+
+
+def _aggregates(node: exp.Expr) -> bool:
+    """Whether ``node`` computes over a group: an aggregate, a window, or an aggregate's
+    ``FILTER (WHERE …)`` clause."""
+    if isinstance(node, (exp.AggFunc, exp.Window, exp.Filter)):
+        return True
+    return isinstance(node, exp.Anonymous) and str(node.name).lower() in ENGINE_AGGREGATES
+
+
 def _outside_aggregates(tree: exp.Expr) -> list[exp.Column]:
     """Columns of ``tree`` that are not inside an aggregate or window function."""
     found = []
@@ -41,7 +82,7 @@ def _outside_aggregates(tree: exp.Expr) -> list[exp.Column]:
         parent = col.parent
         inside = False
         while parent is not None:
-            if isinstance(parent, (exp.AggFunc, exp.Window)):
+            if _aggregates(parent):
                 inside = True
                 break
             parent = parent.parent

@@ -8,7 +8,7 @@ inference are the same code path as compilation, so they cannot disagree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -71,6 +71,9 @@ class GemContext:
     issues: list[Issue] = field(default_factory=list)
     gem_ids: frozenset[str] = frozenset()
     """Lower-cased ids of every gem in the pipeline: names a table reference must not shadow."""
+    planned_tables: Mapping[tuple[str, str], list[Column]] = field(default_factory=dict)
+    """Columns that Targets built earlier in the pipeline write, by (schema, table): what a
+    Source reading such a table sees when the table does not exist before the run."""
 
     # -- issues -------------------------------------------------------------------------
     def field_pointer(self, *path: str | int) -> str:

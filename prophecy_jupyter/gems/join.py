@@ -78,10 +78,12 @@ class Join(GemKind):
                     )
                     ok = False
             else:
+                # The inputs joined so far minus those a semi/anti join consumed (SQL cannot
+                # see them any more), and the input being joined.
                 scope = GemContext(
                     ctx.gem,
                     ctx.index,
-                    [*ctx.inputs[: i + 2]],
+                    [*visible, rel],
                     ctx.parameters,
                     ctx.catalog,
                     ctx.dialect,

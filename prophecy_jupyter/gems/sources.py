@@ -67,6 +67,27 @@ def table_expression(name: str) -> exp.Table:
     return table
 
 
+def table_key(name: str) -> tuple[str, str]:
+    """``(schema, table)`` as the engine resolves ``[schema.]table``: ``Orders`` and
+    ``main.orders`` are the same table."""
+    parts = name.lower().split(".")
+    return (parts[-2] if len(parts) > 1 else "main", parts[-1])
+
+
+def reads_table(props: object) -> tuple[str, str] | None:
+    """The table a Source's properties read, if any."""
+    if isinstance(props, SourceProps) and props.format == "table" and props.table:
+        return table_key(props.table)
+    return None
+
+
+def writes_table(props: object) -> tuple[str, str] | None:
+    """The table a Target's properties write, if any."""
+    if isinstance(props, TargetProps) and props.format == "table" and props.table:
+        return table_key(props.table)
+    return None
+
+
 def _option(name: str, value: exp.Expr) -> exp.Expr:
     return exp.EQ(this=exp.column(name), expression=value)
 
@@ -116,8 +137,13 @@ class Source(GemKind):
         try:
             described = ctx.catalog.describe(query)
         except ProphecyError as exc:
-            ctx.issue("unreadable_source", f"cannot read source: {exc}", field)
-            return None
+            # A table that a Target earlier in this pipeline creates is read after it is written.
+            read = reads_table(props)
+            planned = ctx.planned_tables.get(read) if read is not None else None
+            if planned is None:
+                ctx.issue("unreadable_source", f"cannot read source: {exc}", field)
+                return None
+            described = [(c.name, c.type) for c in planned]
         columns = [
             Column(name, dtype, frozenset({(ctx.gem.id, name)})) for name, dtype in described
         ]
@@ -167,9 +193,16 @@ class Source(GemKind):
                 exp.cast(exp.null(), t).as_(quoted(n)) for n, t in zip(names, types, strict=True)
             ]
             query = exp.select(*projections).where(exp.false())
+        # The engine spells the declared types as it reports them everywhere else (INT is
+        # INTEGER, TEXT is VARCHAR), so a seed and a file of the same schema agree.
+        try:
+            described = ctx.catalog.describe(query)
+        except ProphecyError as exc:
+            ctx.issue("bad_seed", f"cannot build the seed rows: {exc}", "columns")
+            return None
         columns = [
-            Column(n, t.sql(ctx.dialect), frozenset({(ctx.gem.id, n)}))
-            for n, t in zip(names, types, strict=True)
+            Column(n, dtype, frozenset({(ctx.gem.id, n)}))
+            for n, (_, dtype) in zip(names, described, strict=True)
         ]
         return GemOutput(query, columns)
 

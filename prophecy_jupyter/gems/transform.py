@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 
 from prophecy_jupyter.compiler.columns import Column
 from prophecy_jupyter.gems.base import (
@@ -99,6 +100,10 @@ class Reformat(GemKind):
         if not props.include_remaining and not computed:
             ctx.issue("no_columns", "select at least one column", "columns")
             return None
+        # Checked before merging with the input: two listed columns of one name that also
+        # names an input column would otherwise collapse silently into the last of them.
+        if not check_unique(ctx, [c for _, c in computed], "columns"):
+            return None
         by_name = {col.name.lower(): (proj, col) for proj, col in computed}
         pairs: list[tuple[exp.Expr, Column]] = []
         if props.include_remaining:
@@ -119,7 +124,17 @@ class Reformat(GemKind):
 class SortKey(Properties):
     expression: str = Field(min_length=1, description="Column or expression to sort by")
     direction: Literal["asc", "desc"] = "asc"
-    nulls: Literal["first", "last", "default"] = "default"
+    nulls: Literal["first", "last", "default"] = Field(
+        default="default",
+        description="Where NULLs go; default is where the pipeline's SQL dialect puts them",
+    )
+
+
+def _nulls_first_by_default(dialect: str, desc: bool) -> bool:
+    """Where ``ORDER BY x [DESC]`` puts NULLs in ``dialect`` (DuckDB: last either way), so
+    that a sort key without a NULLS choice means what the same ORDER BY means in SQL."""
+    placement = Dialect.get_or_raise(dialect).NULL_ORDERING
+    return {"nulls_are_small": not desc, "nulls_are_large": desc}.get(placement, False)
 
 
 def ordering(ctx: GemContext, keys: list[SortKey], path: str) -> list[exp.Ordered] | None:
@@ -131,7 +146,8 @@ def ordering(ctx: GemContext, keys: list[SortKey], path: str) -> list[exp.Ordere
             ok = False
             continue
         desc = key.direction == "desc"
-        nulls_first = {"first": True, "last": False, "default": desc}[key.nulls]
+        default = _nulls_first_by_default(ctx.dialect, desc)
+        nulls_first = {"first": True, "last": False, "default": default}[key.nulls]
         out.append(exp.Ordered(this=tree, desc=desc, nulls_first=nulls_first))
     return out if ok else None
 

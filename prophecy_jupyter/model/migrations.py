@@ -7,6 +7,7 @@ release open unchanged on disk until they are saved again.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -37,13 +38,27 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
                 )
             ]
         )
+    if version < CURRENT_VERSION:
+        data = copy.deepcopy(data)  # steps may edit in place; the caller's document stays as given
     while version < CURRENT_VERSION:
         step = MIGRATIONS.get(version)
         if step is None:
             raise ValidationError(
                 [Issue("version", f"no migration from version {version}", field="/version")]
             )
-        data = step(dict(data))
+        try:
+            data = step(data)
+        except Exception as exc:  # a step expects a well-formed old document; this one is not
+            raise ValidationError(
+                [
+                    Issue(
+                        "version",
+                        f"cannot upgrade from version {version}: the document is malformed "
+                        f"({type(exc).__name__}: {exc})",
+                        field="/version",
+                    )
+                ]
+            ) from None
         version += 1
         data["version"] = version
     return data

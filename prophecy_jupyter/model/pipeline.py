@@ -8,7 +8,8 @@ scheduler all read and write. Loading is total: whatever bytes arrive, the resul
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from collections.abc import Iterator
+from typing import Any, Literal, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
@@ -22,7 +23,8 @@ ParameterType = Literal["string", "integer", "double", "boolean", "date", "times
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # NaN and Infinity have no JSON spelling: a pipeline holding one could not be saved.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 
 class Position(_Strict):
@@ -90,21 +92,44 @@ def pointer(*parts: str | int) -> str:
 
 
 def issues_from_pydantic(
-    error: PydanticValidationError, prefix: tuple[str | int, ...] = (), gem_id: str | None = None
+    error: PydanticValidationError,
+    data: Any,
+    prefix: tuple[str | int, ...] = (),
+    gem_id: str | None = None,
 ) -> list[Issue]:
-    """Turn pydantic's errors into issues whose ``field`` points into the document."""
-    issues = []
+    """Turn pydantic's errors about ``data`` into issues whose ``field`` points into it.
+
+    Inside a union pydantic reports each member it tried (``default/str``, ``default/int``…);
+    those names are not in the document, so they are dropped and the errors of one place
+    become one issue.
+    """
+    found: dict[str, tuple[str | None, list[str]]] = {}
     for err in error.errors(include_url=False):
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        issues.append(
-            Issue(
-                code="schema",
-                message=err["msg"],
-                gem_id=gem_id,
-                field=pointer(*prefix, *loc),
-            )
+        path = _document_path(data, tuple(err["loc"]))
+        owner = gem_id if gem_id is not None else _gem_id_at(data, path)
+        _, messages = found.setdefault(pointer(*prefix, *path), (owner, []))
+        if err["msg"] not in messages:
+            messages.append(err["msg"])
+    return [
+        Issue(code="schema", message="; ".join(messages), gem_id=owner, field=field)
+        for field, (owner, messages) in found.items()
+    ]
+
+
+def _document_path(data: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """The parts of a pydantic ``loc`` that are in ``data``, plus a missing field at its end."""
+    path: list[str | int] = []
+    node = data
+    for position, part in enumerate(loc, start=1):
+        present = (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
         )
-    return issues
+        if present:
+            node = node[part]
+        elif not (position == len(loc) and isinstance(node, dict) and isinstance(part, str)):
+            continue  # a union member's name
+        path.append(part)
+    return tuple(path)
 
 
 def _gem_id_at(data: Any, loc: tuple[Any, ...]) -> str | None:
@@ -115,6 +140,26 @@ def _gem_id_at(data: Any, loc: tuple[Any, ...]) -> str | None:
             return None
         return gem_id if isinstance(gem_id, str) else None
     return None
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _unpaired_surrogates(value: Any, *path: str | int) -> Iterator[tuple[str | int, ...]]:
+    """Paths of keys and strings holding a lone ``\\udXXX`` escape, which UTF-8 cannot encode."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            yield path
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _unpaired_surrogates(key, *path, key)
+            yield from _unpaired_surrogates(item, *path, key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _unpaired_surrogates(item, *path, index)
 
 
 def load_pipeline(source: bytes | str | dict[str, Any]) -> Pipeline:
@@ -129,35 +174,41 @@ def load_pipeline(source: bytes | str | dict[str, Any]) -> Pipeline:
     else:
         try:
             text = source.decode("utf-8") if isinstance(source, bytes) else source
-            data = json.loads(text)
+            data = json.loads(text, parse_constant=_reject_constant)
         except UnicodeDecodeError as exc:
             raise ValidationError([Issue("encoding", f"not UTF-8 text: {exc.reason}")]) from None
         except json.JSONDecodeError as exc:
             raise ValidationError(
                 [Issue("json", f"not valid JSON: {exc.msg}", line=exc.lineno, column=exc.colno)]
             ) from None
+        except ValueError as exc:  # NaN/Infinity, or an integer too long to convert
+            raise ValidationError([Issue("json", f"not valid JSON: {exc}")]) from None
         except RecursionError:
             raise ValidationError([Issue("json", "not valid JSON: nested too deeply")]) from None
     if not isinstance(data, dict):
         raise ValidationError([Issue("schema", "a pipeline must be a JSON object", field="")])
-    data = migrate(data)
     try:
-        return Pipeline.model_validate(data)
-    except PydanticValidationError as exc:
-        issues = []
-        for err in exc.errors(include_url=False):
-            loc = tuple(err["loc"])
-            issues.append(
-                Issue(
-                    code="schema",
-                    message=err["msg"],
-                    gem_id=_gem_id_at(data, loc),
-                    field=pointer(*loc),
-                )
+        data = migrate(data)
+        issues = [
+            Issue(
+                code="encoding",
+                message="text holds an unpaired surrogate escape, which cannot be saved as UTF-8",
+                gem_id=_gem_id_at(data, loc),
+                field=pointer(*loc),
             )
-        raise ValidationError(issues) from None
+            for loc in _unpaired_surrogates(data)
+        ]
+        try:
+            pipeline = Pipeline.model_validate(data)
+        except PydanticValidationError as exc:
+            reported = {issue.field for issue in issues}
+            issues.extend(i for i in issues_from_pydantic(exc, data) if i.field not in reported)
+            raise ValidationError(issues) from None
     except RecursionError:
         raise ValidationError([Issue("schema", "document nested too deeply")]) from None
+    if issues:
+        raise ValidationError(issues)
+    return pipeline
 
 
 def dump_pipeline(pipeline: Pipeline) -> str:

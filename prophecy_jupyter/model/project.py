@@ -100,7 +100,7 @@ def read_config(path: Path) -> ProjectConfig:
     try:
         return ProjectConfig.model_validate(data)
     except PydanticValidationError as exc:
-        raise ValidationError(issues_from_pydantic(exc)) from None
+        raise ValidationError(issues_from_pydantic(exc, data)) from None
 
 
 def init_project(path: Path | str, name: str | None = None) -> Project:
