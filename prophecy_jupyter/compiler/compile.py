@@ -188,10 +188,16 @@ def _stand_in(columns: Sequence[Column], dialect: str) -> exp.Query | None:
 def with_inputs(
     query: exp.Query, upstream: Sequence[tuple[str, exp.Query]], gem_id: str
 ) -> exp.Query:
-    """``query`` (a gem's own statement) with ``upstream`` bound as CTEs named by gem id."""
+    """``query`` (a gem's own statement) with ``upstream`` bound as CTEs named by gem id.
+
+    Only the top of the result is new: the CTE bodies are the gems' own trees, shared rather
+    than copied (copying them for every statement is most of a large pipeline's compile
+    time). Callers must not change the result in place; rendering it (``.sql()``) and the
+    engine's builders copy before they transform.
+    """
     main = query.copy()
     ctes = [
-        exp.CTE(this=q.copy(), alias=exp.TableAlias(this=exp.to_identifier(name, quoted=True)))
+        exp.CTE(this=q, alias=exp.TableAlias(this=exp.to_identifier(name, quoted=True)))
         for name, q in upstream
     ]
     if main.args.get("with_") is not None:

@@ -9,6 +9,7 @@ a run killed at any instant leaves each target as it was before or as it is afte
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import re
 import threading
@@ -79,6 +80,8 @@ class DuckDBEngine:
                 ) from None
             raise EngineError(f"cannot open {database}: {_message(exc)}") from None
         self._lock = threading.RLock()
+        self._described: dict[tuple[str, tuple[tuple[str, int, int], ...]], list[tuple[str, str]]]
+        self._described = {}
 
     # -- reading --------------------------------------------------------------------------
     def _execute(self, statement: exp.Expr | str, params: list[Any] | None = None) -> Any:
@@ -110,9 +113,26 @@ class DuckDBEngine:
         return rooted
 
     def describe(self, query: exp.Query) -> list[tuple[str, str]]:
+        """Column names and types of a query, from DuckDB's binder (no data is read).
+
+        Queries over files only are memoised on their SQL and the files' size and modification
+        time: recompiling after each edit, as an editor does, then costs no file sniffing,
+        while a changed file is described afresh. Queries naming tables are never memoised,
+        as tables may change under the same name.
+        """
+        statement = self._rooted(exp.Describe(this=query))
+        stamp = _file_stamp(statement)
+        key = (statement.sql(dialect=DIALECT), stamp) if stamp is not None else None
+        if key is not None and key in self._described:
+            return list(self._described[key])
         with self._lock:
-            rows = self._execute(exp.Describe(this=query)).fetchall()
-        return [(str(r[0]), str(r[1])) for r in rows]
+            rows = self._execute(statement).fetchall()
+        described = [(str(r[0]), str(r[1])) for r in rows]
+        if key is not None:
+            if len(self._described) >= 4096:
+                self._described.clear()
+            self._described[key] = described
+        return list(described)
 
     def preview(self, query: exp.Query, limit: int = 100) -> PreviewResult:
         probe = exp.select(exp.Star()).from_(query.subquery("preview")).limit(limit + 1)
@@ -335,6 +355,29 @@ def _relative_path(node: exp.Func) -> exp.Literal | None:
     if _URL.match(path.name) or Path(path.name).is_absolute():
         return None
     return path
+
+
+def _file_stamp(statement: exp.Expr) -> tuple[tuple[str, int, int], ...] | None:
+    """(path, size, mtime) of every file a statement reads, or ``None`` if it reads anything
+    else too (a table, a URL, a path that isn't a literal): such a statement is not memoised."""
+    stamps: list[tuple[str, int, int]] = []
+    for table in statement.find_all(exp.Table):
+        reader = table.this
+        if not isinstance(reader, exp.Func) or function_name(reader) not in FILE_READERS:
+            return None
+        args = reader.expressions if isinstance(reader, exp.Anonymous) else [reader.this]
+        first = args[0] if args else None
+        if not isinstance(first, exp.Literal) or not first.is_string or _URL.match(first.name):
+            return None
+        is_glob = any(char in first.name for char in "*?[")
+        matches = sorted(glob.glob(first.name)) if is_glob else [first.name]
+        for path in matches:
+            try:
+                info = os.stat(path)
+            except OSError:
+                return None
+            stamps.append((path, info.st_size, info.st_mtime_ns))
+    return tuple(stamps) if stamps else None
 
 
 def _temporary() -> exp.Properties:
