@@ -28,6 +28,7 @@ from typing import Any
 
 from benchmarks.tpch_data import EXAMPLE, QUERIES, generate, reference_query, register_views
 from prophecy_jupyter.compiler import CompiledPipeline, compile_pipeline
+from prophecy_jupyter.compiler.preview import preview_gem
 from prophecy_jupyter.engines import DuckDBEngine
 from prophecy_jupyter.model import Pipeline, Project, load_pipeline
 
@@ -373,7 +374,7 @@ def preview_pipeline() -> Pipeline:
 
 
 def preview(engine: DuckDBEngine, compiled: CompiledPipeline, gem_id: str) -> object:
-    return engine.preview(compiled.query(gem_id), 100)
+    return preview_gem(compiled, engine, gem_id, 100)
 
 
 def time_previews(engine: DuckDBEngine, repeat: int) -> dict[str, float]:

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from prophecy_jupyter.automate.runner import GemRun, RunResult, run_pipeline
 from prophecy_jupyter.compiler import compile_pipeline
+from prophecy_jupyter.compiler.preview import preview_gem
 from prophecy_jupyter.engines.base import PreviewResult
 from prophecy_jupyter.engines.duckdb import DuckDBEngine
 from prophecy_jupyter.errors import Issue, ProphecyError, ValidationError
@@ -201,7 +202,7 @@ def preview(
     values = parse_params(params)
     with reported(ctx), ctx.engine() as engine:
         compiled = compile_pipeline(ctx.pipeline(pipeline), engine, values)
-        result = engine.preview(compiled.query(gem), limit)
+        result = preview_gem(compiled, engine, gem, limit)
     if fmt == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:

@@ -140,6 +140,41 @@ class CompiledPipeline:
             upstream.append((ancestor, output.query))
         return with_inputs(own.query, upstream, gem_id)
 
+    def sampled_query(self, gem_id: str, rows: int) -> exp.Query | None:
+        """`query` with each Source that may be sampled read only up to ``rows`` rows, or
+        ``None`` when no Source may be.
+
+        A Source may be sampled when every path from it to ``gem_id`` runs through inputs on
+        which the gems are monotone (`GemKind.subset_inputs`): the result is then a subset of
+        the gem's true output, which is all a preview needs, at a fraction of the cost of
+        joining whole tables.
+        """
+        own = self._built(gem_id).output
+        assert own is not None
+        ancestors = self.ancestors(gem_id)
+        # Walk from the gem upstream: a gem is clean when each of its consumers is clean and
+        # monotone on the port it feeds.
+        clean: dict[str, bool] = {gem_id: True}
+        for current in [gem_id, *reversed(ancestors)]:
+            compiled = self.gems[current]
+            assert compiled.kind is not None
+            monotone = compiled.kind.subset_inputs(compiled.props, len(compiled.inputs))
+            for port, upstream in enumerate(compiled.inputs):
+                ok = clean.get(current, False) and port in monotone
+                clean[upstream] = clean.get(upstream, True) and ok
+        sampled = {g for g in ancestors if clean.get(g) and not self.gems[g].inputs}
+        # Without a join, the engine streams the first rows straight from the sources.
+        joins = any(len(self.gems[g].inputs) > 1 for g in [*ancestors, gem_id] if clean.get(g))
+        if not sampled or not joins:
+            return None
+        upstream_queries: list[tuple[str, exp.Query]] = []
+        for ancestor in ancestors:
+            output = self.gems[ancestor].output
+            assert output is not None
+            query = output.query.limit(rows) if ancestor in sampled else output.query
+            upstream_queries.append((ancestor, query))
+        return with_inputs(own.query, upstream_queries, gem_id)
+
     def reading(self, gem_id: str, relations: Mapping[str, exp.Table]) -> exp.Query:
         """The statement of ``gem_id`` alone, each input read from the given relation (where a
         staged run stored it) instead of being recomputed from its ancestors."""

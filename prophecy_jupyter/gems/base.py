@@ -320,9 +320,19 @@ class GemKind:
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1
     has_output: ClassVar[bool] = True
+    row_wise: ClassVar[bool] = False
+    """A one-input gem that keeps, drops or rewrites each row on its own (filters, cleansing,
+    flattening): see `subset_inputs`."""
 
     def build(self, props: Any, ctx: GemContext) -> GemOutput | None:
         raise NotImplementedError
+
+    def subset_inputs(self, props: Any, inputs: int) -> frozenset[int]:
+        """Input ports on which the gem is monotone: fed only some of that input's rows, it
+        outputs only rows it would also output given all of them (filters and row-wise maps
+        are; aggregates, sorts and windows are not). A preview may then read a sample of a
+        large source upstream and still show only true output rows."""
+        return frozenset({0}) if self.row_wise else frozenset()
 
     @classmethod
     def describe(cls) -> dict[str, Any]:

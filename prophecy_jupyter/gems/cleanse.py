@@ -69,6 +69,7 @@ class DataCleansing(GemKind):
     category = "Transform"
     summary = "Trim, change case, remove punctuation, replace NULLs, drop empty rows"
     Props = DataCleansingProps
+    row_wise = True
 
     def build(self, props: DataCleansingProps, ctx: GemContext) -> GemOutput | None:
         rel = ctx.input

@@ -52,6 +52,20 @@ class Join(GemKind):
     min_inputs = 2
     max_inputs = None
 
+    def subset_inputs(self, props: JoinProps, inputs: int) -> frozenset[int]:
+        # Port 0 and each later port join the rows accumulated so far; a port is monotone if
+        # its own clause keeps its rows only when matched (or all, for cross) and every later
+        # clause keeps the accumulated side the same way.
+        keeps_left = {"inner", "left", "cross", "semi", "anti"}
+        keeps_right = {"inner", "cross", "right"}
+        ports = set()
+        for port in range(len(props.joins) + 1):
+            own = port == 0 or props.joins[port - 1].how in keeps_right
+            later = all(clause.how in keeps_left for clause in props.joins[port:])
+            if own and later:
+                ports.add(port)
+        return frozenset(ports)
+
     def build(self, props: JoinProps, ctx: GemContext) -> GemOutput | None:
         if len(props.joins) != len(ctx.inputs) - 1:
             ctx.issue(
@@ -175,6 +189,11 @@ class SetOperation(GemKind):
     Props = SetOperationProps
     min_inputs = 2
     max_inputs = None
+
+    def subset_inputs(self, props: SetOperationProps, inputs: int) -> frozenset[int]:
+        if props.operation.startswith("except"):
+            return frozenset({0})
+        return frozenset(range(inputs))
 
     def build(self, props: SetOperationProps, ctx: GemContext) -> GemOutput | None:
         first = ctx.inputs[0]

@@ -326,6 +326,7 @@ class Unpivot(GemKind):
     category = "Transform"
     summary = "Turn columns into (name, value) rows"
     Props = UnpivotProps
+    row_wise = True
 
     def build(self, props: UnpivotProps, ctx: GemContext) -> GemOutput | None:
         ok = True
@@ -518,6 +519,7 @@ class FlattenSchema(GemKind):
     category = "Transform"
     summary = "Flatten struct columns into parent_child columns and explode lists into rows"
     Props = FlattenSchemaProps
+    row_wise = True
 
     def build(self, props: FlattenSchemaProps, ctx: GemContext) -> GemOutput | None:
         rel = ctx.input
@@ -655,6 +657,7 @@ class TextToColumns(GemKind):
     category = "Transform"
     summary = "Split a text column by a delimiter into columns or rows"
     Props = TextToColumnsProps
+    row_wise = True
 
     def build(self, props: TextToColumnsProps, ctx: GemContext) -> GemOutput | None:
         source = ctx.column(props.column, "column")

@@ -239,6 +239,7 @@ class Target(GemKind):
     category = "Source/Target"
     summary = "Write to a warehouse table or a file (overwrite, append, error if exists, merge)"
     Props = TargetProps
+    row_wise = True
     has_output = False
 
     def build(self, props: TargetProps, ctx: GemContext) -> GemOutput | None:

@@ -10,6 +10,7 @@ from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
 from prophecy_jupyter.compiler.columns import Column
+from prophecy_jupyter.compiler.expressions import ExpressionRejected, parse_expression
 from prophecy_jupyter.gems.base import (
     GemContext,
     GemKind,
@@ -30,6 +31,7 @@ class Filter(GemKind):
     category = "Transform"
     summary = "Keep the rows that match a condition"
     Props = FilterProps
+    row_wise = True
 
     def build(self, props: FilterProps, ctx: GemContext) -> GemOutput | None:
         condition = ctx.expression(props.condition, "condition")
@@ -88,6 +90,10 @@ class Reformat(GemKind):
     category = "Transform"
     summary = "Select, compute, rename and drop columns"
     Props = ReformatProps
+
+    def subset_inputs(self, props: ReformatProps, inputs: int) -> frozenset[int]:
+        texts = [c.expression for c in props.columns if c.expression.strip()]
+        return frozenset() if any(_spans_rows(t) for t in texts) else frozenset({0})
 
     def build(self, props: ReformatProps, ctx: GemContext) -> GemOutput | None:
         computed = project(ctx, props.columns, "columns")
@@ -152,6 +158,15 @@ def ordering(ctx: GemContext, keys: list[SortKey], path: str) -> list[exp.Ordere
     return out if ok else None
 
 
+def _spans_rows(text: str) -> bool:
+    """Whether an expression aggregates or looks at other rows (a window)."""
+    try:
+        tree = parse_expression(text)
+    except ExpressionRejected:
+        return True
+    return tree.find(exp.AggFunc, exp.Window) is not None
+
+
 class OrderByProps(Properties):
     keys: list[SortKey] = Field(min_length=1, description="Sort keys, most significant first")
 
@@ -212,6 +227,9 @@ class Deduplicate(GemKind):
     category = "Transform"
     summary = "Remove duplicate rows, or keep the first/last row per key"
     Props = DeduplicateProps
+
+    def subset_inputs(self, props: DeduplicateProps, inputs: int) -> frozenset[int]:
+        return frozenset({0}) if props.mode == "distinct" else frozenset()
 
     def build(self, props: DeduplicateProps, ctx: GemContext) -> GemOutput | None:
         columns = list(ctx.input.columns)
