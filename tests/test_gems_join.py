@@ -309,3 +309,15 @@ def test_set_operation_types_are_the_common_supertype(engine: DuckDBEngine) -> N
     compiled = compiled_ok(set_op("union_all", A, wide), engine)
     assert [(c.name, c.type) for c in compiled.columns("s")] == [("x", "BIGINT"), ("y", "VARCHAR")]
     assert sorted(rows_of(set_op("union_all", A, wide), engine, "s"))[-1] == (2**40, "big")
+
+
+def test_one_gem_feeding_two_join_inputs_is_refused(engine: DuckDBEngine) -> None:
+    pipeline = make_pipeline(
+        [
+            seed("a", [("x", "INTEGER")], [[1]]),
+            gem("j", "Join", joins=[{"how": "inner", "condition": "a.x = a.x"}]),
+        ],
+        [("a", "j", "in0"), ("a", "j", "in1")],
+    )
+    (issue,) = issues_of(pipeline, engine)
+    assert (issue.code, issue.gem_id, issue.field) == ("self_join", "j", "/gems/1/properties/joins")

@@ -388,3 +388,25 @@ def test_failed_write_leaves_no_staging_table(engine: DuckDBEngine) -> None:
         exp.select("table_name").from_(exp.Table(this=exp.Anonymous(this="duckdb_tables")))
     )
     assert tables == [("people",)]
+
+
+def test_seed_rows_hold_structs_and_lists(engine: DuckDBEngine) -> None:
+    pipeline = chain(
+        seed(
+            "people",
+            [
+                ("id", "INTEGER"),
+                ("who", "STRUCT(name VARCHAR, tags VARCHAR[])"),
+                ("xs", "INTEGER[]"),
+            ],
+            [
+                [1, {"name": "ann", "tags": ["a", "b"]}, [1, 2]],
+                [2, {"name": "bob", "tags": []}, []],
+            ],
+        ),
+        gem("all", "Filter", condition="true"),
+    )
+    assert rows_of(pipeline, engine, "all") == [
+        (1, {"name": "ann", "tags": ["a", "b"]}, [1, 2]),
+        (2, {"name": "bob", "tags": []}, []),
+    ]

@@ -75,6 +75,17 @@ class Join(GemKind):
                 "joins",
             )
             return None
+        aliases = [rel.alias.lower() for rel in ctx.inputs]
+        repeated = next((a for i, a in enumerate(aliases) if a in aliases[:i]), None)
+        if repeated is not None:
+            ctx.issue(
+                "self_join",
+                f"'{repeated}' feeds more than one input, so a condition could not tell them "
+                "apart; pass one branch through its own gem (e.g. a Reformat) to join a "
+                "relation with itself",
+                "joins",
+            )
+            return None
         ok = True
         query = exp.select().from_(_aliased(ctx.inputs[0]))
         visible = [ctx.inputs[0]]  # semi/anti joins hide their right side from the output

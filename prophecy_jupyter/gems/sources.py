@@ -92,6 +92,23 @@ def _option(name: str, value: exp.Expr) -> exp.Expr:
     return exp.EQ(this=exp.column(name), expression=value)
 
 
+def seed_literal(value: Any) -> exp.Expr:
+    """A seed value as a SQL literal: JSON objects become structs and arrays lists, so a
+    seed can hold nested rows (sqlglot alone would turn an object into a MAP)."""
+    if isinstance(value, dict):
+        return exp.Struct(
+            expressions=[
+                exp.PropertyEQ(
+                    this=exp.to_identifier(str(k), quoted=True), expression=seed_literal(v)
+                )
+                for k, v in value.items()
+            ]
+        )
+    if isinstance(value, list):
+        return exp.Array(expressions=[seed_literal(v) for v in value])
+    return exp.convert(value)
+
+
 def file_reader(fmt: str, path: str, header: bool = True, delimiter: str = ",") -> exp.Table:
     """``read_csv('path', …)`` and friends as a table expression."""
     literal = exp.Literal.string(path)
@@ -179,7 +196,7 @@ class Source(GemKind):
         names = [c.name for c in props.columns]
         if props.rows:
             values = exp.values(
-                [tuple(exp.convert(v) for v in row) for row in props.rows],
+                [tuple(seed_literal(v) for v in row) for row in props.rows],
                 alias="seed",
                 columns=names,
             )
