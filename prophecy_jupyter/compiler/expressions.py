@@ -67,9 +67,9 @@ FORBIDDEN_FUNCTIONS = frozenset(
     }
 )
 
-# Node types that make an "expression" a statement or a query in disguise.
-FORBIDDEN_NODES: tuple[type[exp.Expr], ...] = (
-    exp.Query,
+# Statements and clauses that change or reveal something beyond a gem's inputs: refused
+# wherever they sit, in an expression slot or in a SQLStatement gem's query.
+STATEMENT_NODES: tuple[type[exp.Expr], ...] = (
     exp.DDL,
     exp.DML,
     exp.Command,
@@ -80,10 +80,29 @@ FORBIDDEN_NODES: tuple[type[exp.Expr], ...] = (
     exp.Commit,
     exp.Rollback,
     exp.Copy,
-    exp.Table,
     exp.Into,
+    exp.Describe,
+    exp.Summarize,
+    exp.Show,
+    exp.Attach,
+    exp.Detach,
+    exp.Install,
+    exp.Export,
+    exp.Analyze,
+    exp.Kill,
+    exp.Refresh,
+    exp.Cache,
+    exp.Uncache,
+    exp.LoadData,
+)
+
+# What makes an "expression" a statement or a query in disguise.
+FORBIDDEN_NODES: tuple[type[exp.Expr], ...] = (
+    exp.Query,
+    exp.Table,
     exp.From,
     exp.Values,
+    *STATEMENT_NODES,
 )
 
 

@@ -19,7 +19,11 @@ from sqlglot.lineage import lineage as column_lineage
 from sqlglot.optimizer.qualify import qualify
 
 from prophecy_jupyter.compiler.columns import UNKNOWN, Column, ColumnRef, find_column, union_lineage
-from prophecy_jupyter.compiler.expressions import check_statement_functions, node_position
+from prophecy_jupyter.compiler.expressions import (
+    STATEMENT_NODES,
+    check_statement_functions,
+    node_position,
+)
 from prophecy_jupyter.errors import ProphecyError
 from prophecy_jupyter.gems.base import (
     GemContext,
@@ -34,34 +38,6 @@ from prophecy_jupyter.gems.reshape import TYPE_DIALECT
 PORT_ALIAS = re.compile(r"^in(0|[1-9][0-9]*)$", re.IGNORECASE)
 
 STAND_IN = "__prophecy_input_{}"
-
-# Statements and clauses that change or reveal something beyond the inputs, wherever they sit.
-FORBIDDEN_NODES: tuple[type[exp.Expr], ...] = (
-    exp.DDL,
-    exp.DML,
-    exp.Command,
-    exp.Use,
-    exp.Set,
-    exp.Pragma,
-    exp.Transaction,
-    exp.Commit,
-    exp.Rollback,
-    exp.Copy,
-    exp.Into,
-    exp.Describe,
-    exp.Summarize,
-    exp.Show,
-    exp.Attach,
-    exp.Detach,
-    exp.Install,
-    exp.Export,
-    exp.Analyze,
-    exp.Kill,
-    exp.Refresh,
-    exp.Cache,
-    exp.Uncache,
-    exp.LoadData,
-)
 
 # Table-valued functions that only generate rows from their arguments.
 ROW_GENERATORS: tuple[type[exp.Expr], ...] = (exp.GenerateSeries, exp.Unnest)
@@ -162,7 +138,7 @@ class SQLStatement(GemKind):
 
     def _check_statement(self, tree: exp.Query) -> _Problem | None:
         for node in tree.walk():
-            if isinstance(node, FORBIDDEN_NODES):
+            if isinstance(node, STATEMENT_NODES):
                 return _Problem(
                     "not_a_query",
                     f"{node.key.upper()} is not allowed in a SQLStatement; it may only read "
