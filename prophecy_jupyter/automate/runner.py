@@ -24,7 +24,7 @@ from prophecy_jupyter.compiler import CompiledPipeline, compile_pipeline
 from prophecy_jupyter.engines.base import WriteSpec
 from prophecy_jupyter.engines.duckdb import DuckDBEngine
 from prophecy_jupyter.errors import ProphecyError
-from prophecy_jupyter.gems.sources import TargetProps, reads_table, writes_table
+from prophecy_jupyter.gems.sources import TargetProps
 from prophecy_jupyter.model.pipeline import Pipeline
 
 GemStatus = Literal["pending", "running", "succeeded", "failed", "skipped"]
@@ -58,32 +58,6 @@ class RunResult:
 
 
 ProgressCallback = Callable[[GemRun], None]
-
-
-def target_order(compiled: CompiledPipeline) -> list[str]:
-    """Targets ordered so that one writing a table runs before any reading that table."""
-    targets = compiled.targets()
-    writes: dict[tuple[str, str], str] = {}
-    for t in targets:
-        written = writes_table(compiled.gems[t].props)
-        if written is not None:
-            writes[written] = t
-    needs: dict[str, set[str]] = {}
-    for t in targets:
-        reads = set()
-        for upstream in compiled.ancestors(t):
-            read = reads_table(compiled.gems[upstream].props)
-            writer = writes.get(read) if read is not None else None
-            if writer is not None and writer != t:
-                reads.add(writer)
-        needs[t] = reads
-    ordered: list[str] = []
-    while len(ordered) < len(targets):
-        ready = [t for t in targets if t not in ordered and needs[t] <= set(ordered)]
-        if not ready:  # tables written and read in a loop: keep document order for the rest
-            ready = [t for t in targets if t not in ordered]
-        ordered.append(ready[0])
-    return ordered
 
 
 def _schedule(compiled: CompiledPipeline, targets: list[str], mode: RunMode) -> list[str]:
@@ -124,7 +98,8 @@ def run_pipeline(
     whose status says whether every target was written."""
     compiled = compile_pipeline(pipeline, engine, parameters, dialect=engine.dialect)
     compiled.raise_for_issues()
-    targets = target_order(compiled)
+    # The compiler orders a Target writing a table before the Sources reading it.
+    targets = compiled.targets()
     needed = {g for t in targets for g in (*compiled.ancestors(t), t)}
     result = RunResult(pipeline.name, mode)
     runs = {g: GemRun(g, compiled.gems[g].gem.kind) for g in compiled.order if g in needed}
