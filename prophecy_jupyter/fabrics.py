@@ -1,0 +1,217 @@
+"""Fabrics: named engines with their connection settings, kept in the project without secrets.
+
+A fabric file (``fabrics/<name>.yml``) holds only what may be committed to Git. Secret values
+(passwords, tokens) live in a per-user store outside the project, a JSON file readable by its
+owner alone, or come from environment variables; they are handed to engines and never
+returned by the API, printed or logged. The In-Memory fabric (DuckDB) always exists.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
+
+from prophecy_jupyter.engines.duckdb import DuckDBEngine
+from prophecy_jupyter.errors import EngineError, Issue, NotFound, ValidationError
+from prophecy_jupyter.model.files import atomic_write_text
+from prophecy_jupyter.model.pipeline import issues_from_pydantic
+from prophecy_jupyter.model.project import Project
+
+FABRIC_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+IN_MEMORY = "in-memory"
+MASK = "********"
+
+FabricKind = Literal["duckdb", "spark", "livy", "postgres", "databricks", "bigquery", "snowflake"]
+OptionValue = str | int | float | bool
+
+
+class Fabric(BaseModel):
+    """A fabric as stored in the project and as the API shows it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=FABRIC_NAME)
+    kind: FabricKind
+    description: str | None = None
+    options: dict[str, OptionValue] = Field(
+        default_factory=dict, description="Connection settings that are not secret"
+    )
+    secrets: list[str] = Field(
+        default_factory=list, description="Names of the secret settings this fabric uses"
+    )
+
+
+def secrets_path() -> Path:
+    """The per-user secret store: ``$PROPHECY_SECRETS_FILE``, else under the user's data dir."""
+    configured = os.environ.get("PROPHECY_SECRETS_FILE")
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "prophecy-jupyter" / "secrets.json"
+
+
+class SecretStore:
+    """Secret values keyed by project folder, fabric and setting; file mode 0600."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or secrets_path()
+
+    def _load(self) -> dict[str, dict[str, str]]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError):
+            raise EngineError(f"the secret store {self.path} is unreadable") from None
+        return data if isinstance(data, dict) else {}
+
+    def _save(self, data: dict[str, dict[str, str]]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        atomic_write_text(self.path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+        os.chmod(self.path, 0o600)
+
+    @staticmethod
+    def _key(project: Project, fabric: str) -> str:
+        return f"{project.root}::{fabric}"
+
+    def get(self, project: Project, fabric: str) -> dict[str, str]:
+        return dict(self._load().get(self._key(project, fabric), {}))
+
+    def update(self, project: Project, fabric: str, values: dict[str, str | None]) -> None:
+        """Set (or, with ``None``, remove) secret values of one fabric."""
+        data = self._load()
+        current = data.setdefault(self._key(project, fabric), {})
+        for name, value in values.items():
+            if value is None:
+                current.pop(name, None)
+            else:
+                current[name] = value
+        if not current:
+            data.pop(self._key(project, fabric))
+        self._save(data)
+
+    def forget(self, project: Project, fabric: str) -> None:
+        data = self._load()
+        if data.pop(self._key(project, fabric), None) is not None:
+            self._save(data)
+
+
+def _env_name(fabric: str, secret: str) -> str:
+    return "PROPHECY_SECRET_" + re.sub(r"[^A-Za-z0-9]", "_", f"{fabric}_{secret}").upper()
+
+
+class FabricStore:
+    """The fabrics of one project."""
+
+    def __init__(self, project: Project, secrets: SecretStore | None = None) -> None:
+        self.project = project
+        self.secrets = secrets or SecretStore()
+
+    @property
+    def folder(self) -> Path:
+        return self.project.root / "fabrics"
+
+    def _path(self, name: str) -> Path:
+        if not re.match(FABRIC_NAME, name):
+            raise ValidationError(
+                [Issue("name", f"invalid fabric name {name!r}: letters, digits, _ and -")]
+            )
+        return self.folder / f"{name}.yml"
+
+    def in_memory(self) -> Fabric:
+        return Fabric(
+            name=IN_MEMORY,
+            kind="duckdb",
+            description="Embedded DuckDB warehouse of this project",
+            options={"database": self.project.config.database},
+        )
+
+    def list(self) -> list[Fabric]:
+        stored = [self.get(p.stem) for p in sorted(self.folder.glob("*.yml"))]
+        return [self.in_memory(), *(f for f in stored if f.name != IN_MEMORY)]
+
+    def get(self, name: str) -> Fabric:
+        if name == IN_MEMORY:
+            return self.in_memory()
+        path = self._path(name)
+        if not path.is_file():
+            raise NotFound(f"project '{self.project.config.name}' has no fabric '{name}'")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ValidationError(
+                [Issue("yaml", f"{path.name} is not valid YAML: {exc}")]
+            ) from None
+        return parse_fabric({**(data if isinstance(data, dict) else {}), "name": name})
+
+    def secret_status(self, name: str) -> dict[str, bool]:
+        """Which of a fabric's secrets have a value, without revealing any."""
+        fabric = self.get(name)
+        values = self.resolve_secrets(name)
+        return {secret: secret in values for secret in fabric.secrets}
+
+    def put(self, fabric: Fabric, secrets: dict[str, str | None] | None = None) -> Fabric:
+        """Create or replace a fabric; secret values go to the secret store only."""
+        if fabric.name == IN_MEMORY:
+            raise ValidationError(
+                [Issue("name", f"'{IN_MEMORY}' is built in and cannot be replaced", field="/name")]
+            )
+        values = dict(secrets or {})
+        unknown = sorted(set(values) - set(fabric.secrets))
+        if unknown:
+            raise ValidationError(
+                [
+                    Issue(
+                        "secrets",
+                        f"secret {unknown[0]!r} is not declared in the fabric's secrets list",
+                        field="/secrets",
+                    )
+                ]
+            )
+        body = fabric.model_dump(exclude={"name"}, exclude_none=True)
+        atomic_write_text(self._path(fabric.name), yaml.safe_dump(body, sort_keys=True))
+        if values:
+            self.secrets.update(self.project, fabric.name, values)
+        return fabric
+
+    def delete(self, name: str) -> None:
+        path = self._path(name)
+        if not path.is_file():
+            raise NotFound(f"project '{self.project.config.name}' has no fabric '{name}'")
+        path.unlink()
+        self.secrets.forget(self.project, name)
+
+    def resolve_secrets(self, name: str) -> dict[str, str]:
+        """Secret values for an engine: environment variables win over the store."""
+        values = self.secrets.get(self.project, name) if name != IN_MEMORY else {}
+        fabric = self.get(name)
+        for secret in fabric.secrets:
+            env = os.environ.get(_env_name(name, secret))
+            if env is not None:
+                values[secret] = env
+        return values
+
+    def engine(self, name: str | None = None) -> DuckDBEngine:
+        """An engine for a fabric (the project's default when ``name`` is None)."""
+        fabric = self.get(name or self.project.config.default_fabric)
+        if fabric.kind != "duckdb":
+            raise EngineError(
+                f"fabric '{fabric.name}': {fabric.kind} engines are not available yet"
+            )
+        database = str(fabric.options.get("database", ":memory:"))
+        path = database if database == ":memory:" else str(self.project.root / database)
+        return DuckDBEngine(path, root=self.project.root)
+
+
+def parse_fabric(data: dict[str, Any]) -> Fabric:
+    try:
+        return Fabric.model_validate(data)
+    except PydanticValidationError as exc:
+        raise ValidationError(issues_from_pydantic(exc, data)) from None
