@@ -24,6 +24,7 @@ from prophecy_jupyter.compiler.preview import preview_gem
 from prophecy_jupyter.engines.base import PreviewResult
 from prophecy_jupyter.engines.duckdb import DuckDBEngine
 from prophecy_jupyter.errors import Issue, ProphecyError, ValidationError
+from prophecy_jupyter.fabrics import FabricStore
 from prophecy_jupyter.gems.registry import catalog
 from prophecy_jupyter.gems.sources import TargetProps, written_relation
 from prophecy_jupyter.model import Pipeline, Project, init_project, load_pipeline
@@ -52,7 +53,8 @@ class Context:
         return self.project.load_pipeline(ref)
 
     def engine(self) -> DuckDBEngine:
-        return DuckDBEngine(self.project.database_path, root=self.project.root)
+        """The engine of the project's default fabric."""
+        return FabricStore(self.project).engine()
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

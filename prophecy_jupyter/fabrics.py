@@ -205,9 +205,8 @@ class FabricStore:
             raise EngineError(
                 f"fabric '{fabric.name}': {fabric.kind} engines are not available yet"
             )
-        database = str(fabric.options.get("database", ":memory:"))
-        path = database if database == ":memory:" else str(self.project.root / database)
-        return DuckDBEngine(path, root=self.project.root)
+        database = self.project.resolve_database(str(fabric.options.get("database", ":memory:")))
+        return DuckDBEngine(database, root=self.project.root)
 
 
 def parse_fabric(data: dict[str, Any]) -> Fabric:

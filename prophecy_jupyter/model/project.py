@@ -64,9 +64,12 @@ class Project:
 
     @property
     def database_path(self) -> str:
-        if self.config.database == ":memory:":
-            return ":memory:"
-        return str(self.root / self.config.database)
+        """The In-Memory fabric's DuckDB database."""
+        return self.resolve_database(self.config.database)
+
+    def resolve_database(self, database: str) -> str:
+        """A DuckDB database setting: ``:memory:``, or a file relative to the project."""
+        return database if database == ":memory:" else str(self.root / database)
 
     def pipeline_names(self) -> list[str]:
         return sorted(p.stem for p in self.pipelines_dir.glob("*.json"))
