@@ -1,4 +1,4 @@
-"""Pipelines against hand-written SQL, compile time and preview latency, in one process.
+"""Pipelines against hand-written SQL, compile and preview latency, notebook and REST overhead.
 
     python -m benchmarks.run [--sf 1] [--repeat 7]
 
@@ -9,6 +9,10 @@
 2. Compile time of synthetic 10-, 100- and 1000-gem pipelines: `compile_pipeline` (which
    describes every Source on the engine) plus the SQL text of every Target.
 3. Preview latency: the first 100 rows at each gem of a 20-gem pipeline over the TPC-H data.
+4. Notebook magic overhead: a ``%%prophecy`` cell against the same query sent to DuckDB
+   directly (`benchmarks.magics`).
+5. Studio REST latency, p50/p99 of get pipeline, validate and preview against a real Jupyter
+   server on the shop example (`benchmarks.rest`).
 
 The last line printed is one JSON object with every figure.
 """
@@ -26,6 +30,7 @@ from functools import partial
 from importlib.metadata import version
 from typing import Any
 
+from benchmarks import magics, rest
 from benchmarks.tpch_data import EXAMPLE, QUERIES, generate, reference_query, register_views
 from prophecy_jupyter.compiler import CompiledPipeline, compile_pipeline
 from prophecy_jupyter.compiler.preview import preview_gem
@@ -448,6 +453,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"target < {TARGET_PREVIEW_MS:.0f} ms   {verdict(preview_max < TARGET_PREVIEW_MS)}"
         )
 
+    cells = magics.measure(40 * args.repeat)
+    print("\n%%prophecy cell vs calling DuckDB directly (median ms per cell)")
+    for case in magics.CASES:
+        overhead = cells[f"{case}_overhead_ms"]
+        print(
+            f"  {case:<10} magic {cells[f'{case}_magic_ms']:.3f}   duckdb "
+            f"{cells[f'{case}_duckdb_ms']:.3f}   overhead {overhead:.3f}   "
+            f"target < {magics.TARGET_OVERHEAD_MS:.0f} ms   "
+            f"{verdict(overhead < magics.TARGET_OVERHEAD_MS)}"
+        )
+
+    api = rest.measure(max(20, 30 * args.repeat))
+    print("\nStudio REST API on examples/shop (ms)")
+    for kind, figure in api.items():
+        target = rest.TARGET_P99_MS.get(kind)
+        note = (
+            f"   target p99 < {target:.0f} ms   {verdict(figure['p99'] < target)}" if target else ""
+        )
+        print(f"  {kind:<10} p50 {figure['p50']:>7.2f}   p99 {figure['p99']:>7.2f}{note}")
+
     figures: dict[str, Any] = {
         "sf": args.sf,
         "repeat": args.repeat,
@@ -455,7 +480,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "tpch_ms": {q: {k: round(v, 2) for k, v in f.items()} for q, f in tpch.items()},
         "compile_ms": {size: round(ms, 2) for size, ms in compile_ms.items()},
         "preview_ms": {"max": round(preview_max, 2), "median": round(preview_median, 2)},
+        "magics": cells,
+        "rest_ms": api,
         "targets": {
+            "magic_overhead_ms_max": magics.TARGET_OVERHEAD_MS,
+            **{f"rest_{kind}_p99_ms_max": ms for kind, ms in rest.TARGET_P99_MS.items()},
             "tpch_geomean_max": TARGET_GEOMEAN,
             "compile_1000_ms_max": TARGET_COMPILE_1000_MS,
             "preview_ms_max": TARGET_PREVIEW_MS,

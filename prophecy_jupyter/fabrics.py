@@ -200,13 +200,21 @@ class FabricStore:
 
     def engine(self, name: str | None = None) -> DuckDBEngine:
         """An engine for a fabric (the project's default when ``name`` is None)."""
-        fabric = self.get(name or self.project.config.default_fabric)
-        if fabric.kind != "duckdb":
-            raise EngineError(
-                f"fabric '{fabric.name}': {fabric.kind} engines are not available yet"
-            )
-        database = self.project.resolve_database(str(fabric.options.get("database", ":memory:")))
-        return DuckDBEngine(database, root=self.project.root)
+        return open_engine(self.get(name or self.project.config.default_fabric), self.project)
+
+
+def open_engine(fabric: Fabric, project: Project | None = None) -> DuckDBEngine:
+    """The engine a fabric describes: the one place an engine kind is looked up, for stored
+    fabrics and for those a front door makes up on the spot (a notebook's ``--engine KIND``).
+
+    Without a project, database files and relative paths resolve in the working folder.
+    """
+    if fabric.kind != "duckdb":
+        raise EngineError(f"fabric '{fabric.name}': {fabric.kind} engines are not available yet")
+    database = str(fabric.options.get("database", ":memory:"))
+    if project is None:
+        return DuckDBEngine(database)
+    return DuckDBEngine(project.resolve_database(database), root=project.root)
 
 
 def parse_fabric(data: dict[str, Any]) -> Fabric:

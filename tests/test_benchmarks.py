@@ -30,6 +30,8 @@ def test_benchmark_prints_every_figure_as_json_on_its_last_line() -> None:
     assert set(figures["tpch"]) == {"q1", "q3", "q5", "q6", "geomean"}
     assert set(figures["compile_ms"]) == {str(n) for n in COMPILE_SIZES}
     assert set(figures["preview_ms"]) == {"max", "median"}
+    assert set(figures["rest_ms"]) == {"get", "validate", "preview"}
+    assert {"select_42_overhead_ms", "frame_overhead_ms"} <= set(figures["magics"])
     numbers = [
         *figures["tpch"].values(),
         *figures["compile_ms"].values(),

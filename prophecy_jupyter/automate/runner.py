@@ -21,8 +21,7 @@ from typing import Any, Literal
 from sqlglot import exp
 
 from prophecy_jupyter.compiler import CompiledPipeline, compile_pipeline
-from prophecy_jupyter.engines.base import WriteSpec
-from prophecy_jupyter.engines.duckdb import DuckDBEngine
+from prophecy_jupyter.engines.base import Engine, WriteSpec
 from prophecy_jupyter.errors import ProphecyError
 from prophecy_jupyter.gems.sources import TargetProps
 from prophecy_jupyter.model.pipeline import Pipeline
@@ -60,9 +59,9 @@ class RunResult:
 ProgressCallback = Callable[[GemRun], None]
 
 
-def _schedule(compiled: CompiledPipeline, targets: list[str], mode: RunMode) -> list[str]:
-    """Gems in the order a run executes them: each Target (in ``targets`` order) preceded, in
-    staged mode, by whichever of its ancestors are not stored yet.
+def schedule(compiled: CompiledPipeline, targets: list[str], mode: RunMode) -> list[str]:
+    """Gems in the order a run executes and reports them: each Target (in ``targets`` order)
+    preceded, in staged mode, by whichever of its ancestors are not stored yet.
 
     Storing an ancestor only just before the first Target that needs it keeps a staged run
     reading a table at the same point a fused one does: after the Target that writes it.
@@ -89,7 +88,7 @@ def write_spec(props: TargetProps) -> WriteSpec:
 
 def run_pipeline(
     pipeline: Pipeline,
-    engine: DuckDBEngine,
+    engine: Engine,
     parameters: Mapping[str, Any] | None = None,
     mode: RunMode = "fused",
     on_progress: ProgressCallback | None = None,
@@ -98,10 +97,21 @@ def run_pipeline(
     whose status says whether every target was written."""
     compiled = compile_pipeline(pipeline, engine, parameters, dialect=engine.dialect)
     compiled.raise_for_issues()
+    return run_compiled(compiled, engine, mode, on_progress)
+
+
+def run_compiled(
+    compiled: CompiledPipeline,
+    engine: Engine,
+    mode: RunMode = "fused",
+    on_progress: ProgressCallback | None = None,
+) -> RunResult:
+    """Run a pipeline compiled without errors on ``engine``, for a front door that compiles
+    first to show the run's plan (`schedule`) before it starts."""
     # The compiler orders a Target writing a table before the Sources reading it.
     targets = compiled.targets()
     needed = {g for t in targets for g in (*compiled.ancestors(t), t)}
-    result = RunResult(pipeline.name, mode)
+    result = RunResult(compiled.pipeline.name, mode)
     runs = {g: GemRun(g, compiled.gems[g].gem.kind) for g in compiled.order if g in needed}
     result.gems = list(runs.values())
     started = time.perf_counter()
@@ -126,7 +136,7 @@ def run_pipeline(
     failed = False
     staged: list[str] = []
     try:
-        for gem_id in _schedule(compiled, targets, mode):
+        for gem_id in schedule(compiled, targets, mode):
             run = runs[gem_id]
             if failed:
                 run.status = "skipped"

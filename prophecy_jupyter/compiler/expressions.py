@@ -96,6 +96,9 @@ STATEMENT_NODES: tuple[type[exp.Expr], ...] = (
     exp.LoadData,
 )
 
+# Table-valued functions that only generate rows from their arguments.
+ROW_GENERATORS: tuple[type[exp.Expr], ...] = (exp.GenerateSeries, exp.Unnest)
+
 # What makes an "expression" a statement or a query in disguise.
 FORBIDDEN_NODES: tuple[type[exp.Expr], ...] = (
     exp.Query,
@@ -170,6 +173,39 @@ def _place_parameters(tree: exp.Expr, tokens: list[Token]) -> None:
             node.meta.update(line=token.line, col=token.col, start=token.start, end=token.end)
 
 
+def _parse(text: str, dialect: str, what: str) -> tuple[list[Token], list[exp.Expr | None]]:
+    """``text`` tokenized (at true positions) and parsed; a syntax error raised as
+    `ExpressionRejected` where sqlglot found it."""
+    reader = Dialect.get_or_raise(dialect)
+    try:
+        tokens = _true_positions(reader.tokenize(text), text)
+        return tokens, reader.parser().parse(tokens, text)
+    except ParseError as exc:
+        first = exc.errors[0] if exc.errors else {}
+        raise ExpressionRejected(
+            ExpressionProblem(
+                "syntax",
+                f"cannot parse {what}: {first.get('description', str(exc))}",
+                first.get("line"),
+                first.get("col"),
+            )
+        ) from None
+    except (TokenError, RecursionError) as exc:
+        raise ExpressionRejected(
+            ExpressionProblem("syntax", f"cannot parse {what}: {exc}")
+        ) from None
+    except Exception as exc:  # sqlglot raises assorted errors on hostile input
+        raise ExpressionRejected(
+            ExpressionProblem("syntax", f"cannot parse {what}: {type(exc).__name__}")
+        ) from None
+
+
+def _separator_position(tokens: list[Token]) -> tuple[int | None, int | None]:
+    """Where the first ``;`` is: what makes a text more than one statement."""
+    separator = next((t for t in tokens if t.token_type == TokenType.SEMICOLON), None)
+    return token_position(separator) if separator is not None else (None, None)
+
+
 def _not_an_expression(line: int | None, column: int | None) -> ExpressionRejected:
     return ExpressionRejected(
         ExpressionProblem(
@@ -187,44 +223,20 @@ def _parse_checked(text: str, dialect: str) -> exp.Expr:
     """Parse once per (text, dialect); callers get copies. Raises `ExpressionRejected`."""
     if not text.strip():
         raise ExpressionRejected(ExpressionProblem("empty_expression", "expression is empty"))
-    reader = Dialect.get_or_raise(dialect)
-    try:
-        tokens = _true_positions(reader.tokenize(text), text)
-        statements = reader.parser().parse(tokens, text)
-    except ParseError as exc:
-        first = exc.errors[0] if exc.errors else {}
-        raise ExpressionRejected(
-            ExpressionProblem(
-                "syntax",
-                f"cannot parse expression: {first.get('description', str(exc))}",
-                first.get("line"),
-                first.get("col"),
-            )
-        ) from None
-    except (TokenError, RecursionError) as exc:
-        raise ExpressionRejected(
-            ExpressionProblem("syntax", f"cannot parse expression: {exc}")
-        ) from None
-    except Exception as exc:  # sqlglot raises assorted errors on hostile input
-        raise ExpressionRejected(
-            ExpressionProblem("syntax", f"cannot parse expression: {type(exc).__name__}")
-        ) from None
+    tokens, statements = _parse(text, dialect, "expression")
     parsed = [s for s in statements if s is not None]
     if len(parsed) != 1:
-        separator = next((t for t in tokens if t.token_type == TokenType.SEMICOLON), None)
-        line, col = token_position(separator) if separator is not None else (None, None)
         raise ExpressionRejected(
             ExpressionProblem(
                 "multiple_statements",
                 "exactly one expression is allowed here" if statements else "expression is empty",
-                line,
-                col,
+                *_separator_position(tokens),
             )
         )
     # The parser reads a statement (ATTACH, SHOW, INSTALL…) wherever its keyword comes first;
     # several of those have no node type in common with DDL/DML to be caught below.
     opening = next(t for t in tokens if t.token_type != TokenType.SEMICOLON)
-    if opening.token_type in reader.parser_class.STATEMENT_PARSERS:
+    if opening.token_type in Dialect.get_or_raise(dialect).parser_class.STATEMENT_PARSERS:
         raise _not_an_expression(*token_position(opening))
     tree = parsed[0]
     _place_parameters(tree, tokens)
@@ -273,6 +285,89 @@ def check_statement_functions(tree: exp.Expr) -> ExpressionProblem | None:
                 col,
             )
     return None
+
+
+def rejected_at(node: exp.Expr, code: str, message: str) -> ExpressionRejected:
+    """A rejection pointing at where ``node`` starts in the text it was parsed from."""
+    return ExpressionRejected(ExpressionProblem(code, message, *node_position(node)))
+
+
+def parse_query(text: str, dialect: str = "duckdb") -> exp.Query:
+    """One hand-written SELECT (or set operation) that can only read, parsed and checked.
+
+    The SQLStatement gem and the notebook's ``%%prophecy`` cells hold hand-written SQL to the
+    same rules: one query; no statement (DDL, DML, PRAGMA, COPY, ATTACH…) anywhere inside it;
+    no function that reaches files or the environment; no table function but those that only
+    generate rows. Which tables it may read is the caller's to decide. ``$name`` parameters
+    are left in place, each with the position where it first appears. Raises
+    `ExpressionRejected`.
+    """
+    tokens, parsed = _parse(text, dialect, "SQL")
+    statements = [s for s in parsed if s is not None]
+    if len(statements) != 1:
+        raise ExpressionRejected(
+            ExpressionProblem(
+                "multiple_statements",
+                "write exactly one SELECT statement",
+                *_separator_position(tokens),
+            )
+            if statements
+            else ExpressionProblem("empty_statement", "the statement is empty")
+        )
+    tree = statements[0]
+    if not isinstance(tree, exp.Query):
+        raise rejected_at(
+            tree, "not_a_query", f"only a SELECT query is allowed here, not {tree.key.upper()}"
+        )
+    for node in tree.walk():
+        if isinstance(node, STATEMENT_NODES):
+            raise rejected_at(
+                node, "not_a_query", f"{node.key.upper()} is not allowed; the query may only read"
+            )
+    found = check_statement_functions(tree)
+    if found is not None:
+        raise ExpressionRejected(found)
+    for table in tree.find_all(exp.Table):
+        if isinstance(table.this, exp.Func) and not isinstance(table.this, ROW_GENERATORS):
+            raise rejected_at(
+                table,
+                "table_function",
+                f"table function {table.this.sql(dialect)} is not allowed; read data with a "
+                "Source gem",
+            )
+    _place_parameters(tree, tokens)
+    return tree
+
+
+def prepend_ctes(query: exp.Query, ctes: list[exp.CTE]) -> None:
+    """Put ``ctes`` first in the query's WITH, where the query's own CTEs cannot shadow them
+    (a CTE sees only those before it)."""
+    if not ctes:
+        return
+    own = query.args.get("with_")
+    if own is None:
+        query.set("with_", exp.With(expressions=ctes))
+    else:
+        own.set("expressions", [*ctes, *own.expressions])
+
+
+def visible_ctes(table: exp.Table) -> set[str]:
+    """Lower-cased names of the statement's own CTEs that ``table`` can see where it sits."""
+    names: set[str] = set()
+    node: exp.Expr = table
+    while node.parent is not None:
+        parent = node.parent
+        if isinstance(node, exp.CTE) and isinstance(parent, exp.With):
+            ctes = parent.expressions
+            index = next(i for i, cte in enumerate(ctes) if cte is node)
+            upto = index + 1 if parent.args.get("recursive") else index
+            names |= {cte.alias.lower() for cte in ctes[:upto]}
+        elif isinstance(parent, exp.Query):
+            with_ = parent.args.get("with_")
+            if with_ is not None and node is not with_:
+                names |= {cte.alias.lower() for cte in with_.expressions}
+        node = parent
+    return names
 
 
 class ParameterError(ValueError):

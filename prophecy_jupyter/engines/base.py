@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from sqlglot import exp
 
 WriteMode = Literal["overwrite", "append", "error_if_exists", "merge"]
+FrameKind = Literal["pandas", "polars", "arrow"]
 
 
 @dataclass
@@ -27,6 +29,8 @@ class PreviewResult:
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no NaN or Infinity: a strict parser would reject the body
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, (list, tuple)):
@@ -59,6 +63,26 @@ class Engine(Protocol):
     def preview(self, query: exp.Query, limit: int = 100) -> PreviewResult: ...
 
     def write(self, query: exp.Query, spec: WriteSpec) -> int: ...
+
+    def materialize(self, name: str, query: exp.Query) -> int:
+        """Store a query's rows as the session-private table ``name``; returns the row count."""
+        ...
+
+    def drop_materialized(self, name: str) -> None: ...
+
+    def table_exists(self, name: str) -> bool:
+        """Whether ``[[catalog.]schema.]name`` is a table of the engine's warehouse."""
+        ...
+
+    def register_frame(self, name: str, frame: Any) -> None:
+        """Make a data frame (pandas, polars, Arrow) readable as the relation ``name``."""
+        ...
+
+    def unregister_frame(self, name: str) -> None: ...
+
+    def fetch(self, query: exp.Query, kind: FrameKind = "pandas") -> Any:
+        """Every row of a query as a data frame of the given kind."""
+        ...
 
     def cancel(self) -> None: ...
 

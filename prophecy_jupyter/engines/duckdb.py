@@ -14,6 +14,7 @@ import os
 import re
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import duckdb
 from sqlglot import exp
 
 from prophecy_jupyter.compiler.expressions import function_name
-from prophecy_jupyter.engines.base import PreviewResult, WriteSpec
+from prophecy_jupyter.engines.base import FrameKind, PreviewResult, WriteSpec
 from prophecy_jupyter.errors import Conflict, EngineError
 from prophecy_jupyter.gems.sources import file_reader, table_expression
 
@@ -65,6 +66,9 @@ class DuckDBEngine:
         config: dict[str, Any] = {
             "file_search_path": str(self.root),
             "max_expression_depth": 20_000,
+            # A name the catalog lacks must not resolve to a Python variable of whichever
+            # frame happens to run the statement; data frames are registered by name instead.
+            "python_enable_replacements": False,
         }
         if threads:
             config["threads"] = threads
@@ -84,17 +88,13 @@ class DuckDBEngine:
         self._described = {}
 
     # -- reading --------------------------------------------------------------------------
-    def _execute(self, statement: exp.Expr | str, params: list[Any] | None = None) -> Any:
+    def _execute(self, statement: exp.Expr | str, params: list[Any] | None = None) -> _Result:
         if isinstance(statement, str):
             sql = statement
         else:
             sql = self._rooted(statement).sql(dialect=DIALECT)
-        try:
-            return self.connection.execute(sql, params or [])
-        except duckdb.InterruptException:
-            raise EngineError("cancelled") from None
-        except duckdb.Error as exc:
-            raise EngineError(_message(exc)) from None
+        with _translated():
+            return _Result(self.connection.execute(sql, params or []))
 
     def _rooted(self, statement: exp.Expr) -> exp.Expr:
         """The statement, or a copy whose relative file paths are made absolute under the root.
@@ -330,7 +330,52 @@ class DuckDBEngine:
         with self._lock:
             self._execute(_drop(table, if_exists=True))
 
+    # -- data frames ----------------------------------------------------------------------
+    def register_frame(self, name: str, frame: Any) -> None:
+        with self._lock:
+            try:
+                self.connection.register(name, frame)
+            except duckdb.Error as exc:
+                raise EngineError(f"cannot read {type(frame).__name__}: {_message(exc)}") from None
+
+    def unregister_frame(self, name: str) -> None:
+        with self._lock:
+            self.connection.unregister(name)
+
+    def fetch(self, query: exp.Query, kind: FrameKind = "pandas") -> Any:
+        sql = self._rooted(query).sql(dialect=DIALECT)
+        with self._lock:
+            try:
+                relation = self.connection.sql(sql)
+                if kind == "pandas":
+                    return relation.df()
+                if kind == "polars":
+                    return relation.pl()
+                return relation.to_arrow_table()
+            except duckdb.Error as exc:
+                raise EngineError(_message(exc)) from None
+            except ImportError:
+                package = "pyarrow" if kind == "arrow" else kind
+                raise EngineError(f"{kind} results need {package}: pip install {package}") from None
+
     # -- lifecycle ------------------------------------------------------------------------
+    def session(self) -> DuckDBEngine:
+        """Another engine on the same database with a connection of its own.
+
+        `cancel` interrupts whatever statement a connection is running, so work that may be
+        cancelled on its own (a preview, a run) needs its own connection: cancelling it then
+        cannot stop a statement of someone else's that happens to hold the shared one. The
+        session sees the same tables and settings, shares the describe memo, and costs no
+        more than a cursor; close it when done.
+        """
+        clone = DuckDBEngine.__new__(DuckDBEngine)
+        clone.database = self.database
+        clone.root = self.root
+        clone.connection = self.connection.cursor()
+        clone._lock = threading.RLock()
+        clone._described = self._described
+        return clone
+
     def cancel(self) -> None:
         self.connection.interrupt()
 
@@ -342,6 +387,41 @@ class DuckDBEngine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def _translated() -> Iterator[None]:
+    """DuckDB's errors as `EngineError` (an interrupt as ``cancelled``)."""
+    try:
+        yield
+    except duckdb.InterruptException:
+        raise EngineError("cancelled") from None
+    except duckdb.Error as exc:
+        raise EngineError(_message(exc)) from None
+
+
+class _Result:
+    """A statement's result, whose rows raise `EngineError` like the statement does.
+
+    Results stream: rows are computed as they are fetched, so an interrupt or a value that
+    does not cast can surface from ``fetchall`` rather than from ``execute``.
+    """
+
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        with _translated():
+            rows: list[tuple[Any, ...]] = self._cursor.fetchall()
+            return rows
+
+    def fetchone(self) -> Any:
+        with _translated():
+            return self._cursor.fetchone()
 
 
 def _relative_path(node: exp.Func) -> exp.Literal | None:

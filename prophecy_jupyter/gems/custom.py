@@ -11,18 +11,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import sqlglot
 from pydantic import Field
 from sqlglot import exp
-from sqlglot.errors import ParseError, TokenError
 from sqlglot.lineage import lineage as column_lineage
 from sqlglot.optimizer.qualify import qualify
 
 from prophecy_jupyter.compiler.columns import UNKNOWN, Column, ColumnRef, find_column, union_lineage
 from prophecy_jupyter.compiler.expressions import (
-    STATEMENT_NODES,
-    check_statement_functions,
+    ROW_GENERATORS,
+    ExpressionRejected,
     node_position,
+    parse_query,
+    prepend_ctes,
+    visible_ctes,
 )
 from prophecy_jupyter.errors import ProphecyError
 from prophecy_jupyter.gems.base import (
@@ -38,9 +39,6 @@ from prophecy_jupyter.gems.reshape import TYPE_DIALECT
 PORT_ALIAS = re.compile(r"^in(0|[1-9][0-9]*)$", re.IGNORECASE)
 
 STAND_IN = "__prophecy_input_{}"
-
-# Table-valued functions that only generate rows from their arguments.
-ROW_GENERATORS: tuple[type[exp.Expr], ...] = (exp.GenerateSeries, exp.Unnest)
 
 
 class SQLStatementProps(Properties):
@@ -74,12 +72,15 @@ class SQLStatement(GemKind):
     max_inputs = None
 
     def build(self, props: SQLStatementProps, ctx: GemContext) -> GemOutput | None:
-        tree = self._parse(props.query, ctx)
-        if tree is None:
+        try:
+            tree = parse_query(props.query, ctx.dialect)
+        except ExpressionRejected as exc:
+            rejected = exc.problem
+            ctx.issue(
+                rejected.code, rejected.message, "query", line=rejected.line, column=rejected.column
+            )
             return None
-        problem = self._check_statement(tree)
-        if problem is None:
-            problem = self._bind_parameters(tree, ctx)
+        problem = self._bind_parameters(tree, ctx)
         if problem is None:
             problem = self._resolve_tables(tree, ctx)
         if problem is not None:
@@ -97,59 +98,6 @@ class SQLStatement(GemKind):
         return GemOutput(tree, columns)
 
     # -- checks ----------------------------------------------------------------------------
-    def _parse(self, text: str, ctx: GemContext) -> exp.Query | None:
-        try:
-            statements = [s for s in sqlglot.parse(text, read=ctx.dialect) if s is not None]
-        except ParseError as exc:
-            first = exc.errors[0] if exc.errors else {}
-            ctx.issue(
-                "syntax",
-                f"cannot parse SQL: {first.get('description', str(exc))}",
-                "query",
-                line=first.get("line"),
-                column=first.get("col"),
-            )
-            return None
-        except (TokenError, RecursionError) as exc:
-            ctx.issue("syntax", f"cannot parse SQL: {exc}", "query")
-            return None
-        except Exception as exc:  # sqlglot raises assorted errors on hostile input
-            ctx.issue("syntax", f"cannot parse SQL: {type(exc).__name__}", "query")
-            return None
-        if len(statements) != 1:
-            ctx.issue(
-                "multiple_statements" if statements else "empty_statement",
-                "write exactly one SELECT statement" if statements else "the statement is empty",
-                "query",
-            )
-            return None
-        tree = statements[0]
-        if not isinstance(tree, exp.Query):
-            line, col = node_position(tree)
-            ctx.issue(
-                "not_a_query",
-                f"only a SELECT query is allowed here, not {tree.key.upper()}",
-                "query",
-                line=line,
-                column=col,
-            )
-            return None
-        return tree
-
-    def _check_statement(self, tree: exp.Query) -> _Problem | None:
-        for node in tree.walk():
-            if isinstance(node, STATEMENT_NODES):
-                return _Problem(
-                    "not_a_query",
-                    f"{node.key.upper()} is not allowed in a SQLStatement; it may only read "
-                    "its inputs",
-                    node,
-                )
-        found = check_statement_functions(tree)
-        if found is not None:
-            return _Problem(found.code, found.message, line=found.line, column=found.column)
-        return None
-
     def _bind_parameters(self, tree: exp.Query, ctx: GemContext) -> _Problem | None:
         for node in list(tree.find_all(exp.Placeholder, exp.Parameter)):
             literal = ctx.parameters.get(str(node.name).lower())
@@ -180,13 +128,6 @@ class SQLStatement(GemKind):
             target = table.this
             if isinstance(target, ROW_GENERATORS):
                 continue
-            if isinstance(target, exp.Func):
-                return _Problem(
-                    "table_function",
-                    f"table function {target.sql(ctx.dialect)} is not allowed; read data with "
-                    "a Source gem",
-                    table,
-                )
             if not isinstance(target, exp.Identifier) or table.args.get("db") or table.catalog:
                 return _Problem(
                     "unknown_table",
@@ -194,7 +135,7 @@ class SQLStatement(GemKind):
                     table,
                 )
             name = target.name.lower()
-            if name in _visible_ctes(table):
+            if name in visible_ctes(table):
                 continue
             own = by_id.get(name)
             port = by_port.get(name) if PORT_ALIAS.match(name) else None
@@ -265,25 +206,6 @@ def _inputs_hint(ctx: GemContext) -> str:
     return f"its inputs are {names}"
 
 
-def _visible_ctes(table: exp.Table) -> set[str]:
-    """Lower-cased names of the statement's own CTEs that ``table`` can see where it sits."""
-    names: set[str] = set()
-    node: exp.Expr = table
-    while node.parent is not None:
-        parent = node.parent
-        if isinstance(node, exp.CTE) and isinstance(parent, exp.With):
-            ctes = parent.expressions
-            index = next(i for i, cte in enumerate(ctes) if cte is node)
-            upto = index + 1 if parent.args.get("recursive") else index
-            names |= {cte.alias.lower() for cte in ctes[:upto]}
-        elif isinstance(parent, exp.Query):
-            with_ = parent.args.get("with_")
-            if with_ is not None and node is not with_:
-                names |= {cte.alias.lower() for cte in with_.expressions}
-        node = parent
-    return names
-
-
 def _stand_in(rel: InputRelation) -> exp.Query:
     """An empty relation with the input's column names and types (NULL where unknown)."""
     projections: list[exp.Expr] = []
@@ -307,7 +229,7 @@ def _over_stand_ins(tree: exp.Query, inputs: list[InputRelation]) -> exp.Query:
     for table in query.find_all(exp.Table):
         if isinstance(table.this, exp.Identifier) and table.this.quoted:
             stand_in = names.get(table.this.name)
-            if stand_in is not None and table.name.lower() not in _visible_ctes(table):
+            if stand_in is not None and table.name.lower() not in visible_ctes(table):
                 if not table.alias:
                     table.set("alias", exp.TableAlias(this=quoted(table.this.name)))
                 table.set("this", quoted(stand_in))
@@ -315,13 +237,7 @@ def _over_stand_ins(tree: exp.Query, inputs: list[InputRelation]) -> exp.Query:
         exp.CTE(this=_stand_in(rel), alias=exp.TableAlias(this=quoted(names[rel.alias])))
         for rel in inputs
     ]
-    if not ctes:
-        return query
-    own = query.args.get("with_")
-    if own is not None:
-        own.set("expressions", [*ctes, *own.expressions])
-    else:
-        query.set("with_", exp.With(expressions=ctes))
+    prepend_ctes(query, ctes)
     return query
 
 

@@ -1,0 +1,59 @@
+"""The Studio's Jupyter server extension: the REST API under ``/prophecy/api/v1/``.
+
+``pip install`` enables it (``jupyter-config/``); `prophecy_jupyter._load_jupyter_server_extension`
+calls `load_extension`, which gives the server one `Workspace` over its ``root_dir`` and
+registers the handlers of `ROUTES`. The API is described in ``openapi.yaml`` beside this file.
+"""
+
+from __future__ import annotations
+
+import atexit
+import re
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from jupyter_server.utils import url_path_join
+
+from prophecy_jupyter.server.handlers import API_PREFIX, AUTH_RESOURCE, ROUTES
+from prophecy_jupyter.workspace import Workspace
+
+OPENAPI_SPEC = Path(__file__).with_name("openapi.yaml")
+
+__all__ = ["API_PREFIX", "AUTH_RESOURCE", "OPENAPI_SPEC", "ROUTES", "load_extension", "url_pattern"]
+
+
+def url_pattern(template: str) -> str:
+    """A route template (``/pipelines/{name}``) as a tornado pattern with named groups."""
+    return re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
+
+
+def at_shutdown(callback: Callable[[], None]) -> None:
+    """Call ``callback`` when the server process ends, before it waits for worker threads.
+
+    A preview or run may be inside a statement that takes hours; the interpreter joins worker
+    threads before it runs `atexit` handlers, so it would wait for that statement forever.
+    The hook that runs before the join (the one `concurrent.futures` uses for its own
+    executors) lets the workspace interrupt its statements first and then close each
+    warehouse cleanly. Jupyter offers no shutdown hook to extensions that are not apps.
+    """
+    register = getattr(threading, "_register_atexit", None)
+    (register or atexit.register)(callback)
+
+
+def load_extension(server_app: Any) -> None:
+    workspace = Workspace(server_app.root_dir)
+    web_app = server_app.web_app
+    web_app.settings["prophecy_workspace"] = workspace
+    base_url = web_app.settings["base_url"]
+    web_app.add_handlers(
+        ".*$",
+        [(url_path_join(base_url, API_PREFIX, url_pattern(t)), h) for t, h in ROUTES],
+    )
+    at_shutdown(workspace.close)
+    server_app.log.info(
+        "prophecy_jupyter | Studio API at %s over %s",
+        url_path_join(base_url, API_PREFIX),
+        workspace.root,
+    )
