@@ -307,9 +307,15 @@ def _check_name(name: str, field: str) -> None:
 class ActivePreview:
     """A preview in flight: its own engine session, and whether it has been cancelled."""
 
-    def __init__(self, engine: DuckDBEngine) -> None:
-        self.engine = engine
+    def __init__(self) -> None:
+        self.session: DuckDBEngine | None = None  # set once the database could be opened
         self.cancelled = False
+
+    @property
+    def engine(self) -> DuckDBEngine:
+        if self.session is None:
+            raise Cancelled("the preview has no engine session")
+        return self.session
 
     def check(self) -> None:
         if self.cancelled:
@@ -334,24 +340,34 @@ class PreviewRegistry:
     @contextmanager
     def running(self, key: tuple[Path, str], engine: DuckDBEngine) -> Iterator[ActivePreview]:
         """Register a preview under ``key`` on a new session of ``engine``, replacing (and
-        cancelling) the one running there."""
+        cancelling) the one running there.
+
+        The session is opened after registering and outside the lock: opening may wait for
+        another process to let go of the database file, and meanwhile a newer preview, a
+        cancel or the server stopping must still be able to act on this one.
+        """
         with self._changed:
             if self._closed:
                 raise Cancelled("the server is shutting down")
-            current = ActivePreview(engine.session())
+            current = ActivePreview()
             previous = self._latest.get(key)
             self._latest[key] = current
             self._in_flight.add(current)
             if previous is not None:
                 self._cancel(previous)
         try:
+            session = engine.session()
+            with self._changed:
+                current.session = session
+            current.check()
             yield current
         finally:
             with self._changed:
                 if self._latest.get(key) is current:
                     del self._latest[key]
                 self._in_flight.discard(current)
-                current.engine.close()
+                if current.session is not None:
+                    current.session.close()
                 self._changed.notify_all()
 
     def cancel(self, key: tuple[Path, str]) -> bool:
@@ -365,14 +381,16 @@ class PreviewRegistry:
     def _cancel(self, active: ActivePreview) -> None:
         """Mark ``active`` cancelled and interrupt it until it ends (called with the lock)."""
         active.cancelled = True
-        active.engine.cancel()
+        if active.session is not None:
+            active.session.cancel()
         keep_interrupting(lambda: self._interrupt(active))
 
     def _interrupt(self, active: ActivePreview) -> bool:
         with self._changed:
             if active not in self._in_flight:
                 return False
-            active.engine.cancel()
+            if active.session is not None:
+                active.session.cancel()
             return True
 
     def running_count(self) -> int:
@@ -475,7 +493,8 @@ class Workspace:
 
     # -- engines ----------------------------------------------------------------------------
     def engine(self, project: Project) -> DuckDBEngine:
-        """The project's engine (its default fabric's), opened on first use and kept."""
+        """The project's engine (its default fabric's), made on first use and kept: its
+        describe memo lasts, while the warehouse file is held only when the engine works."""
         store = FabricStore(project, self.secrets)
         fabric = store.get(project.config.default_fabric)
         database = str(fabric.options.get("database", ":memory:"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -278,7 +279,21 @@ def test_saving_again_replaces_the_saved_result(shell: InteractiveShell) -> None
     assert table(shell, "%%prophecy\nSELECT n FROM answer").rows == [(2,)]
     assert magics(shell).session.saved_results() == ["answer"]
     temporary = "SELECT count(*) FROM duckdb_tables() WHERE temporary"
-    assert duckdb_engine(shell).connection.execute(temporary).fetchone() == (1,)
+    assert duckdb_engine(shell).connection.execute(temporary).fetchone() == (0,)
+
+
+def test_a_saved_result_outlives_the_engine_letting_go_of_the_warehouse(
+    shell: InteractiveShell,
+) -> None:
+    run(shell, PEOPLE)
+    saved = table(shell, "%%prophecy --save adults\nSELECT * FROM people WHERE age >= 30")
+    engine = duckdb_engine(shell)
+    deadline = time.monotonic() + 60
+    while engine.holding:
+        assert time.monotonic() < deadline, "the engine kept the warehouse file"
+        time.sleep(0.02)
+    again = table(shell, "%%prophecy\nSELECT * FROM adults")
+    assert (again.columns, again.rows) == (saved.columns, saved.rows)
 
 
 def test_a_saved_result_shadows_a_warehouse_table_only_in_the_cells(

@@ -312,9 +312,11 @@ def test_database_locked_by_another_process_is_a_clear_engine_error(tmp_path: Pa
     try:
         assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "ready"
+        waiting = DuckDBEngine(str(database), root=tmp_path, lock_wait=0.5)
         with pytest.raises(EngineError, match="in use by another process") as raised:
-            DuckDBEngine(str(database), root=tmp_path)
+            table_names(waiting)
         assert str(database) in str(raised.value)
+        assert f"(PID {holder.pid})" in str(raised.value)
     finally:
         assert holder.stdin is not None
         holder.stdin.close()

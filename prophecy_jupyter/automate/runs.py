@@ -222,8 +222,6 @@ class RunManager:
         with self._lock:
             if record.cancel_requested:
                 return
-            session = engine.session()
-            record.engine = session
             record.status = "running"
             record.started = time.time()
 
@@ -237,7 +235,15 @@ class RunManager:
         error: str | None = None
         issues: list[Issue] = []
         gems: list[GemRun] = []
+        session: DuckDBEngine | None = None
         try:
+            # Not under the lock, which every reader of the records takes: opening may wait
+            # for another process to let go of the database file.
+            session = engine.session()
+            with self._lock:
+                record.engine = session
+                if record.cancel_requested:
+                    raise _Stopped
             result = run_pipeline(pipeline, session, record.parameters, record.mode, progress)
         except _Stopped:
             status = "cancelled"
@@ -253,7 +259,8 @@ class RunManager:
         finally:
             with self._lock:
                 record.engine = None
-            session.close()
+            if session is not None:
+                session.close()
         with self._lock:
             if gems:
                 record.gems = {g.gem_id: g for g in gems}

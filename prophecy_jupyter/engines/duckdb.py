@@ -4,6 +4,10 @@ Statements are built as sqlglot ASTs and rendered in DuckDB's dialect; names and
 the pipeline enter them as identifiers and literals, never as pasted text. Every write is
 staged and swapped inside one transaction (tables) or written beside and renamed (files), so
 a run killed at any instant leaves each target as it was before or as it is after.
+
+A database file admits one process at a time, and the Studio server, notebook kernels and
+the CLI all work on the same project warehouse; so an engine holds the file only while it
+works and lets go of it soon after (see `DuckDBEngine`).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import glob
 import os
 import re
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,6 +47,20 @@ FILE_READERS = frozenset(
     }
 )
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_HOLDER_PID = re.compile(r"\(PID (\d+)\)")
+
+MEMORY_DATABASE = ":memory:"
+RELEASE_AFTER = 1.5
+"""Seconds a database file stays open after its last use: a burst of work (a compile's
+describes, a cell's statements, a click after a click) reuses one connection, and another
+process waiting for the file gets it soon after."""
+LOCK_WAIT = 15.0
+"""Seconds to keep trying to open a database file another process holds: long enough for
+that process to finish a preview or a short run and let go, short enough to report a holder
+that never does."""
+LOCK_WAIT_AGAIN = 2 * RELEASE_AFTER
+"""Seconds to wait, instead, within ``lock_wait`` of having given up: enough for a holder
+that has just finished to let go."""
 
 
 def _message(error: Exception) -> str:
@@ -51,13 +70,30 @@ def _message(error: Exception) -> str:
 
 
 class DuckDBEngine:
-    """One DuckDB connection, reused for describes, previews and runs."""
+    """One DuckDB database, reused for describes, previews and runs.
+
+    A database file is held only while the engine works on it, so that other processes
+    (the Studio server, notebook kernels, the CLI) can take turns on the same warehouse:
+    the connection opens on first use and closes once it has been idle for
+    ``release_after`` seconds with nothing living in it — no statement running (a
+    transaction never outlasts the engine call that opened it), no `session`, no
+    `materialize`d table, no registered frame. The next use opens it again; while another
+    process holds the file, opening retries for up to ``lock_wait`` seconds before it fails.
+    An in-memory database (or ``release_after=None``) keeps its connection until `close`.
+    Describes stay memoised across reopenings. Safe to share between threads.
+    """
 
     name = "duckdb"
     dialect = DIALECT
 
     def __init__(
-        self, database: str = ":memory:", root: Path | str | None = None, threads: int | None = None
+        self,
+        database: str = MEMORY_DATABASE,
+        root: Path | str | None = None,
+        threads: int | None = None,
+        *,
+        release_after: float | None = RELEASE_AFTER,
+        lock_wait: float = LOCK_WAIT,
     ) -> None:
         self.database = database
         self.root = Path(root).resolve() if root is not None else Path.cwd()
@@ -72,29 +108,153 @@ class DuckDBEngine:
         }
         if threads:
             config["threads"] = threads
-        if database != ":memory:":
+        if database != MEMORY_DATABASE:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.connection = duckdb.connect(database, config=config)
-        except duckdb.IOException as exc:
-            if "lock" in str(exc).lower():
-                raise EngineError(
-                    f"the database {database} is in use by another process; close that "
-                    "process or configure another database file"
-                ) from None
-            raise EngineError(f"cannot open {database}: {_message(exc)}") from None
-        self._lock = threading.RLock()
+        self._config = config
+        self.release_after = None if database == MEMORY_DATABASE else release_after
+        self.lock_wait = lock_wait
+        self._owner: DuckDBEngine | None = None
         self._described: dict[tuple[str, tuple[tuple[str, int, int], ...]], list[tuple[str, str]]]
         self._described = {}
+        self._start(None)
+
+    def _start(self, connection: duckdb.DuckDBPyConnection | None) -> None:
+        # One piece of work at a time runs on the connection (statements of a write, a
+        # result being fetched); the guard protects the fields below it, briefly.
+        self._lock = threading.RLock()
+        self._guard = threading.Lock()
+        self._connection = connection
+        self._closed = False
+        self._busy = 0
+        self._holders: set[object] = set()
+        self._idle_since = time.monotonic()
+        self._timer: threading.Timer | None = None
+        self._gave_up_at: float | None = None
+
+    # -- the connection ---------------------------------------------------------------------
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The DuckDB connection (opened again if it was let go), for a statement run now.
+
+        It may be let go once idle again, so work spanning several statements goes through
+        the engine's methods or a `session`, which keep it open while they use it.
+        """
+        with self._guard:
+            connection = self._open()
+            self._idle_since = time.monotonic()
+            self._schedule_release()
+            return connection
+
+    @property
+    def holding(self) -> bool:
+        """Whether the engine has its database open (and, for a file, locked) right now."""
+        return self._connection is not None
+
+    @contextlib.contextmanager
+    def _working(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The connection, for work that runs alone on it and keeps it open until done."""
+        with self._lock:
+            with self._guard:
+                connection = self._open()
+                self._busy += 1
+            try:
+                yield connection
+            finally:
+                with self._guard:
+                    self._busy -= 1
+                    self._idle_since = time.monotonic()
+                    self._schedule_release()
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        """The open connection, connecting if needed (called with the guard held)."""
+        if self._closed:
+            raise EngineError(f"the engine of {self.database} is closed")
+        if self._connection is None:
+            self._connection = self._connect()
+        return self._connection
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        """Connect, retrying with backoff while another process holds the file.
+
+        Within ``lock_wait`` seconds of having given up, the wait is `LOCK_WAIT_AGAIN` at
+        most: one request may take many statements (a compile describes every source), and
+        each must not wait the whole time again for a holder that just did not let go.
+        """
+        started = time.monotonic()
+        recently = self._gave_up_at is not None and started - self._gave_up_at < self.lock_wait
+        wait = min(self.lock_wait, LOCK_WAIT_AGAIN) if recently else self.lock_wait
+        deadline = started + wait
+        pause = 0.01
+        while True:
+            try:
+                connection = duckdb.connect(self.database, config=self._config)
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower():
+                    raise EngineError(f"cannot open {self.database}: {_message(exc)}") from None
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    if not recently:
+                        self._gave_up_at = time.monotonic()
+                    pid = _HOLDER_PID.search(str(exc))
+                    holder = f" (PID {pid.group(1)})" if pid else ""
+                    raise EngineError(
+                        f"the database {self.database} is in use by another process{holder} "
+                        f"and was not released within {wait:g} s; close that "
+                        "process or configure another database file"
+                    ) from None
+                time.sleep(min(pause, left))
+                pause = min(pause * 2, 0.25)
+            else:
+                self._gave_up_at = None
+                return connection
+
+    def _hold(self, holder: object) -> None:
+        """Keep the connection open for ``holder`` (something that lives in it)."""
+        with self._guard:
+            self._holders.add(holder)
+
+    def _let_go(self, holder: object) -> None:
+        with self._guard:
+            self._holders.discard(holder)
+            self._idle_since = time.monotonic()
+            self._schedule_release()
+
+    def _schedule_release(self) -> None:
+        """Check back once the connection may have been idle long enough (guard held)."""
+        if self.release_after is not None and self._timer is None:
+            self._check_after(self.release_after)
+
+    def _check_after(self, seconds: float) -> None:
+        if self._connection is None or self._closed:
+            return
+        self._timer = threading.Timer(seconds, self._release_if_idle)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _release_if_idle(self) -> None:
+        """Close the connection if nothing uses it and it has been idle long enough; work
+        that ends later schedules another check."""
+        with self._guard:
+            self._timer = None
+            if self._connection is None or self._busy or self._holders:
+                return
+            assert self.release_after is not None
+            left = self._idle_since + self.release_after - time.monotonic()
+            if left > 0:
+                self._check_after(left)
+                return
+            connection, self._connection = self._connection, None
+            connection.close()
 
     # -- reading --------------------------------------------------------------------------
     def _execute(self, statement: exp.Expr | str, params: list[Any] | None = None) -> _Result:
+        """Run a statement; called inside `_working`, whose result it may be fetched in."""
         if isinstance(statement, str):
             sql = statement
         else:
             sql = self._rooted(statement).sql(dialect=DIALECT)
-        with _translated():
-            return _Result(self.connection.execute(sql, params or []))
+        with self._working() as connection, _translated():
+            return _Result(connection.execute(sql, params or []))
 
     def _rooted(self, statement: exp.Expr) -> exp.Expr:
         """The statement, or a copy whose relative file paths are made absolute under the root.
@@ -125,7 +285,7 @@ class DuckDBEngine:
         key = (statement.sql(dialect=DIALECT), stamp) if stamp is not None else None
         if key is not None and key in self._described:
             return list(self._described[key])
-        with self._lock:
+        with self._working():
             rows = self._execute(statement).fetchall()
         described = [(str(r[0]), str(r[1])) for r in rows]
         if key is not None:
@@ -136,7 +296,7 @@ class DuckDBEngine:
 
     def preview(self, query: exp.Query, limit: int = 100) -> PreviewResult:
         probe = exp.select(exp.Star()).from_(query.subquery("preview")).limit(limit + 1)
-        with self._lock:
+        with self._working():
             cursor = self._execute(probe)
             columns = [(str(d[0]), str(d[1])) for d in cursor.description]
             rows = cursor.fetchall()
@@ -144,7 +304,7 @@ class DuckDBEngine:
 
     def query(self, query: exp.Query) -> tuple[list[str], list[tuple[Any, ...]]]:
         """All rows of a query (for tests and small results)."""
-        with self._lock:
+        with self._working():
             cursor = self._execute(query)
             return [str(d[0]) for d in cursor.description], cursor.fetchall()
 
@@ -170,13 +330,13 @@ class DuckDBEngine:
             .from_(exp.Table(this=exp.Anonymous(this="duckdb_tables")))
             .where(where)
         )
-        with self._lock:
+        with self._working():
             return bool(self._execute(probe).fetchone()[0])
 
     # -- writing --------------------------------------------------------------------------
     def write(self, query: exp.Query, spec: WriteSpec) -> int:
         """Write a query's rows to a table or file as the Target asks; returns rows written."""
-        with self._lock:
+        with self._working():
             if spec.format == "table":
                 assert spec.table is not None
                 return self._in_transaction(lambda: self._write_table(query, spec.table, spec))
@@ -186,15 +346,17 @@ class DuckDBEngine:
                 raise EngineError(f"cannot write {spec.path}: {exc.strerror or exc}") from None
 
     def _in_transaction(self, work: Any) -> int:
-        self._execute("BEGIN TRANSACTION")
-        try:
-            result = int(work())
-        except BaseException:
-            with contextlib.suppress(duckdb.Error):
-                self.connection.execute("ROLLBACK")
-            raise
-        self._execute("COMMIT")
-        return result
+        """Run ``work`` in one transaction, which keeps the connection open until it ends."""
+        with self._working() as connection:
+            self._execute("BEGIN TRANSACTION")
+            try:
+                result = int(work())
+            except BaseException:
+                with contextlib.suppress(duckdb.Error):
+                    connection.execute("ROLLBACK")
+                raise
+            self._execute("COMMIT")
+            return result
 
     def _write_table(self, query: exp.Query, name: str, spec: WriteSpec) -> int:
         target = table_expression(name)
@@ -316,37 +478,47 @@ class DuckDBEngine:
             temp.unlink(missing_ok=True)
 
     def materialize(self, name: str, query: exp.Query) -> int:
-        """Store a query's rows in a temporary table ``name``; returns its row count."""
+        """Store a query's rows in a temporary table ``name``; returns its row count.
+
+        The table lives in the connection, which therefore stays open until
+        `drop_materialized` drops it.
+        """
         table = exp.to_table(exp.to_identifier(name, quoted=True).sql(DIALECT), dialect=DIALECT)
-        with self._lock:
+        with self._working():
             self._execute(
                 exp.Create(this=table, kind="TABLE", expression=query, properties=_temporary())
             )
+            self._hold(("table", name))
             count = exp.select(exp.func("count", exp.Star())).from_(table.copy())
             return int(self._execute(count).fetchone()[0])
 
     def drop_materialized(self, name: str) -> None:
         table = exp.Table(this=exp.to_identifier(name, quoted=True), db=exp.to_identifier("temp"))
-        with self._lock:
+        with self._working():
             self._execute(_drop(table, if_exists=True))
+            self._let_go(("table", name))
 
     # -- data frames ----------------------------------------------------------------------
     def register_frame(self, name: str, frame: Any) -> None:
-        with self._lock:
+        """Make ``frame`` readable as ``name``; the connection stays open until
+        `unregister_frame`, as the registration lives in it."""
+        with self._working() as connection:
             try:
-                self.connection.register(name, frame)
+                connection.register(name, frame)
             except duckdb.Error as exc:
                 raise EngineError(f"cannot read {type(frame).__name__}: {_message(exc)}") from None
+            self._hold(("frame", name))
 
     def unregister_frame(self, name: str) -> None:
-        with self._lock:
-            self.connection.unregister(name)
+        with self._working() as connection:
+            connection.unregister(name)
+            self._let_go(("frame", name))
 
     def fetch(self, query: exp.Query, kind: FrameKind = "pandas") -> Any:
         sql = self._rooted(query).sql(dialect=DIALECT)
-        with self._lock:
+        with self._working() as connection:
             try:
-                relation = self.connection.sql(sql)
+                relation = connection.sql(sql)
                 if kind == "pandas":
                     return relation.df()
                 if kind == "polars":
@@ -366,21 +538,43 @@ class DuckDBEngine:
         cancelled on its own (a preview, a run) needs its own connection: cancelling it then
         cannot stop a statement of someone else's that happens to hold the shared one. The
         session sees the same tables and settings, shares the describe memo, and costs no
-        more than a cursor; close it when done.
+        more than a cursor; close it when done. The database stays open while it lives.
         """
+        owner = self._owner or self
         clone = DuckDBEngine.__new__(DuckDBEngine)
-        clone.database = self.database
-        clone.root = self.root
-        clone.connection = self.connection.cursor()
-        clone._lock = threading.RLock()
-        clone._described = self._described
+        clone.database = owner.database
+        clone.root = owner.root
+        clone._config = owner._config
+        clone.release_after = None
+        clone.lock_wait = owner.lock_wait
+        clone._owner = owner
+        clone._described = owner._described
+        with owner._guard:
+            clone._start(owner._open().cursor())
+            owner._holders.add(clone)
         return clone
 
     def cancel(self) -> None:
-        self.connection.interrupt()
+        """Interrupt the statement running on this engine's connection, if any."""
+        connection = self._connection
+        if connection is not None:
+            with contextlib.suppress(duckdb.Error):
+                connection.interrupt()
 
     def close(self) -> None:
-        self.connection.close()
+        """Close the connection for good; a session lets its database go."""
+        with self._guard:
+            if self._closed:
+                return
+            self._closed = True
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
+        if self._owner is not None:
+            self._owner._let_go(self)
 
     def __enter__(self) -> DuckDBEngine:
         return self

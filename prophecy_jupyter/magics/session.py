@@ -5,10 +5,16 @@ takes plain values (the SQL, the notebook's variables, parsed options) and retur
 raises the core's typed errors. Engines are opened once per project and fabric and reused by
 every cell, so a table a run writes is there for the next cell to read and an engine such as
 Spark starts once per notebook, not once per cell.
+
+An engine need not keep its connection between cells (DuckDB lets go of the warehouse file
+when idle, so that the Studio and the CLI can use it too), so nothing a later cell reads is
+left in the connection: a saved result is an Arrow table in the kernel's memory, registered
+for each statement that reads it, as data frames are.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -73,7 +79,7 @@ class NotebookSession:
         self._project: Project | None = None
         self._project_chosen = False
         self._engines: dict[EngineKey, Engine] = {}
-        self._saved: dict[EngineKey, dict[str, str]] = {}
+        self._saved: dict[EngineKey, dict[str, Any]] = {}  # name → Arrow table
 
     # -- project and engines ------------------------------------------------------------------
     def use_project(self, path: str) -> Project:
@@ -136,7 +142,7 @@ class NotebookSession:
         return key, self._engines[key]
 
     def close(self) -> None:
-        """Close every engine (their saved results go with them)."""
+        """Close every engine and forget the saved results."""
         engines, self._engines = self._engines, {}
         self._saved.clear()
         for engine in engines.values():
@@ -158,14 +164,15 @@ class NotebookSession:
         """Run one SELECT of a notebook cell and return its result.
 
         ``params`` and the notebook's variables (``namespace``) give ``$name`` values; the
-        data frames among the variables are readable by name. ``save`` keeps the result in
-        the engine under that name for later cells; ``output`` fetches the whole result as a
-        data frame. ``first_line`` is where the SQL starts in what the user sees, so that
-        positions in errors point at the right line.
+        data frames among the variables are readable by name. ``save`` keeps the result, as
+        an Arrow table, for later cells to read by that name; ``output`` fetches the whole
+        result as a data frame. ``first_line`` is where the SQL starts in what the user sees,
+        so that positions in errors point at the right line.
         """
         params = params or {}
         if save is not None:
             _check_save_name(save)
+            _check_arrow()
         project = self.project(where.project)
         key, engine = self._engine(where, project)
         saved = self._saved.setdefault(key, {})
@@ -186,7 +193,7 @@ class NotebookSession:
         self,
         engine: Engine,
         query: exp.Query,
-        saved: dict[str, str],
+        saved: dict[str, Any],
         save: str | None,
         output: FrameKind | None,
         show: int,
@@ -199,20 +206,14 @@ class NotebookSession:
             return CellResult(preview.columns, preview.rows, count)
         table = f"{PRIVATE_PREFIX}_result_{uuid.uuid4().hex[:12]}"
         count = engine.materialize(table, query)
-        kept = False
         try:
             stored = exp.select(exp.Star()).from_(exp.Table(this=_quoted(table)))
             preview = engine.preview(stored, show)
             frame = engine.fetch(stored, output) if output is not None else None
             if save is not None:
-                previous = saved.get(save.lower())
-                saved[save.lower()] = table
-                kept = True
-                if previous is not None:
-                    engine.drop_materialized(previous)
+                saved[save.lower()] = frame if output == "arrow" else engine.fetch(stored, "arrow")
         finally:
-            if not kept:
-                engine.drop_materialized(table)
+            engine.drop_materialized(table)
         return CellResult(preview.columns, preview.rows, count, frame)
 
     def saved_results(self, where: Where = Where()) -> list[str]:
@@ -225,7 +226,7 @@ class NotebookSession:
         tree: exp.Query,
         project: Project | None,
         engine: Engine,
-        saved: Mapping[str, str],
+        saved: Mapping[str, Any],
         namespace: Mapping[str, Any],
         params: Mapping[str, Any],
     ) -> _Resolved:
@@ -254,7 +255,9 @@ class NotebookSession:
                 resolved.ctes.setdefault(ref.alias, ref)
                 _point_at(table, ref.alias)
             elif len(parts) == 1 and name.lower() in saved:
-                _point_at(table, saved[name.lower()])
+                private = f"{PRIVATE_PREFIX}_saved_{name.lower()}"
+                resolved.frames[private] = saved[name.lower()]
+                _point_at(table, private)
             elif len(parts) == 1 and is_data_frame(namespace.get(name)):
                 private = frame_names.setdefault(name, f"{PRIVATE_PREFIX}_frame_{len(frame_names)}")
                 resolved.frames[private] = namespace[name]
@@ -357,6 +360,11 @@ def _check_save_name(name: str) -> None:
         raise ValidationError(
             [Issue("options", f"cannot save as '{name}': use letters, digits and _")]
         )
+
+
+def _check_arrow() -> None:
+    if importlib.util.find_spec("pyarrow") is None:
+        raise EngineError("--save keeps results as Arrow tables: pip install pyarrow")
 
 
 def _quoted(name: str) -> exp.Identifier:
