@@ -149,7 +149,7 @@ class Aggregate(GemKind):
             exp.alias_(t, quoted(c.name)) if not _is_column_named(t, c.name) else t
             for t, c in keys + aggregates
         ]
-        query = exp.select(*projections).from_(ctx.input.table)
+        query = exp.select(*projections, copy=False).from_(ctx.input.table, copy=False)
         if keys:
             query = query.group_by(*(t.copy() for t, _ in keys))
         if props.having.strip():

@@ -348,7 +348,7 @@ class GemKind:
 
 
 def star_select(rel: InputRelation) -> exp.Select:
-    return exp.select(exp.Star()).from_(rel.table)
+    return exp.select(exp.Star()).from_(rel.table, copy=False)
 
 
 def quoted(name: str) -> exp.Identifier:

@@ -163,7 +163,7 @@ class Join(GemKind):
             columns = [c for _, c in kept]
         if not check_unique(ctx, columns, "columns"):
             return None
-        return GemOutput(query.select(*projections), columns)
+        return GemOutput(query.select(*projections, copy=False), columns)
 
 
 def _equated_keys(condition: exp.Expr, alias: str) -> set[str]:

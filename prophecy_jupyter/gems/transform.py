@@ -37,7 +37,8 @@ class Filter(GemKind):
         condition = ctx.expression(props.condition, "condition")
         if condition is None:
             return None
-        return GemOutput(star_select(ctx.input).where(condition), list(ctx.input.columns))
+        query = star_select(ctx.input).where(condition, copy=False)
+        return GemOutput(query, list(ctx.input.columns))
 
 
 class NamedExpression(Properties):
@@ -123,7 +124,7 @@ class Reformat(GemKind):
         columns = [c for _, c in pairs]
         if not check_unique(ctx, columns, "columns"):
             return None
-        query = exp.select(*(p for p, _ in pairs)).from_(ctx.input.table)
+        query = exp.select(*(p for p, _ in pairs), copy=False).from_(ctx.input.table, copy=False)
         return GemOutput(query, columns)
 
 
@@ -181,7 +182,8 @@ class OrderBy(GemKind):
         keys = ordering(ctx, props.keys, "keys")
         if keys is None:
             return None
-        return GemOutput(star_select(ctx.input).order_by(*keys), list(ctx.input.columns))
+        query = star_select(ctx.input).order_by(*keys, copy=False)
+        return GemOutput(query, list(ctx.input.columns))
 
 
 class LimitProps(Properties):
