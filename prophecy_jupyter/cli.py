@@ -20,6 +20,7 @@ from rich.table import Table
 
 from prophecy_jupyter.automate.runner import GemRun, RunResult, run_pipeline
 from prophecy_jupyter.compiler import compile_pipeline
+from prophecy_jupyter.compiler.expressions import split_assignments
 from prophecy_jupyter.compiler.preview import preview_gem
 from prophecy_jupyter.engines.base import PreviewResult
 from prophecy_jupyter.engines.duckdb import DuckDBEngine
@@ -80,13 +81,10 @@ def reported(ctx: Context) -> Iterator[None]:
 
 
 def parse_params(values: Sequence[str]) -> dict[str, str]:
-    params: dict[str, str] = {}
-    for item in values:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise click.BadParameter(f"expected name=value, got {item!r}", param_hint="--param")
-        params[name.strip()] = value
-    return params
+    try:
+        return split_assignments(values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--param") from None
 
 
 json_format = click.option(

@@ -93,6 +93,24 @@ class Conflict(ProphecyError):
     code = "conflict"
 
 
+class PreconditionFailed(ProphecyError):
+    """The caller's ETag no longer matches: someone else changed the document since."""
+
+    code = "precondition_failed"
+
+
+class PreconditionRequired(ProphecyError):
+    """A write that could overwrite someone else's change did not say which version it read."""
+
+    code = "precondition_required"
+
+
+class Cancelled(ProphecyError):
+    """The work was cancelled, by a cancel request or by a newer request replacing it."""
+
+    code = "cancelled"
+
+
 class EngineError(ProphecyError):
     """The engine refused or failed to execute a statement."""
 

@@ -45,11 +45,13 @@ from prophecy_jupyter.compiler.preview import preview_gem
 from prophecy_jupyter.engines.base import PreviewResult
 from prophecy_jupyter.engines.duckdb import DuckDBEngine
 from prophecy_jupyter.errors import (
+    Cancelled,
     Conflict,
     EngineError,
     Issue,
     NotFound,
-    ProphecyError,
+    PreconditionFailed,
+    PreconditionRequired,
     ValidationError,
 )
 from prophecy_jupyter.fabrics import IN_MEMORY, MASK, FabricStore, SecretStore, parse_fabric
@@ -75,24 +77,6 @@ FILE_FORMATS = frozenset({"csv", "parquet", "json"})
 RUN_MODES: tuple[RunMode, ...] = ("fused", "staged")
 DIALECTS = tuple(sorted(d.value for d in Dialects if d.value))
 """sqlglot dialects a pipeline can be compiled to."""
-
-
-class PreconditionFailed(ProphecyError):
-    """The caller's ETag no longer matches: someone else changed the document since."""
-
-    code = "precondition_failed"
-
-
-class PreconditionRequired(ProphecyError):
-    """A write that could overwrite someone else's change did not say which version it read."""
-
-    code = "precondition_required"
-
-
-class Cancelled(ProphecyError):
-    """The work was cancelled, by a cancel request or by a newer request replacing it."""
-
-    code = "cancelled"
 
 
 def _invalid(message: str, field: str | None = None, code: str = "invalid") -> NoReturn:

@@ -26,9 +26,9 @@ from sqlglot import exp
 
 from prophecy_jupyter.engines import DuckDBEngine, WriteSpec
 from prophecy_jupyter.engines.duckdb import LOCK_WAIT_AGAIN
-from prophecy_jupyter.errors import EngineError
+from prophecy_jupyter.errors import Cancelled, EngineError
 from prophecy_jupyter.fabrics import SecretStore
-from prophecy_jupyter.workspace import Cancelled, Workspace
+from prophecy_jupyter.workspace import Workspace
 from tests.test_magics import duckdb_engine, extensions, table
 from tests.test_server_support import copy_shop, shop_server
 

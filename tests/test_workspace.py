@@ -14,13 +14,17 @@ from typing import Any
 
 import pytest
 
-from prophecy_jupyter.errors import Conflict, NotFound, ValidationError
+from prophecy_jupyter.errors import (
+    Cancelled,
+    Conflict,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+    ValidationError,
+)
 from prophecy_jupyter.fabrics import MASK, SecretStore
 from prophecy_jupyter.model import init_project
 from prophecy_jupyter.workspace import (
-    Cancelled,
-    PreconditionFailed,
-    PreconditionRequired,
     Workspace,
     confine,
     etag_matches,

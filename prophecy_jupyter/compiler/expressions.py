@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from bisect import bisect_left
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import pairwise
@@ -368,6 +369,18 @@ def visible_ctes(table: exp.Table) -> set[str]:
                 names |= {cte.alias.lower() for cte in with_.expressions}
         node = parent
     return names
+
+
+def split_assignments(items: Sequence[str]) -> dict[str, str]:
+    """``name=value`` strings (as ``--param`` takes them) as a mapping; the value may hold
+    ``=`` itself. Raises `ValueError` naming the first item that is not an assignment."""
+    values: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"expected name=value, got {item!r}")
+        values[name.strip()] = value
+    return values
 
 
 class ParameterError(ValueError):

@@ -38,6 +38,7 @@ from prophecy_jupyter.automate.runner import (
     run_compiled,
     schedule,
 )
+from prophecy_jupyter.compiler.expressions import split_assignments
 from prophecy_jupyter.errors import EngineError, ProphecyError
 from prophecy_jupyter.magics.display import (
     ProphecyMagicError,
@@ -111,13 +112,11 @@ def _line_parser() -> MagicArgumentParser:
 
 
 def _params(items: Sequence[str], parse: Callable[[str], Any]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise UsageError(f"--param expects NAME=VALUE, got {item!r}")
-        params[name.strip()] = parse(value)
-    return params
+    try:
+        raw = split_assignments(items)
+    except ValueError as exc:
+        raise UsageError(f"--param: {exc}") from None
+    return {name: parse(value) for name, value in raw.items()}
 
 
 def _where(args: argparse.Namespace) -> Where:

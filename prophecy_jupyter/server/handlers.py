@@ -25,20 +25,18 @@ from tornado.escape import url_escape
 from tornado.log import app_log
 
 from prophecy_jupyter.errors import (
+    Cancelled,
     Conflict,
     EngineError,
     Issue,
     NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
     ProphecyError,
     ValidationError,
 )
 from prophecy_jupyter.gems.registry import catalog
-from prophecy_jupyter.workspace import (
-    Cancelled,
-    PreconditionFailed,
-    PreconditionRequired,
-    Workspace,
-)
+from prophecy_jupyter.workspace import Workspace
 
 T = TypeVar("T")
 
