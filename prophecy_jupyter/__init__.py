@@ -16,6 +16,11 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """The Studio's prebuilt JupyterLab extension, for `jupyter labextension develop`."""
+    return [{"src": "labextension", "dest": "prophecy-jupyter"}]
+
+
 def _jupyter_server_extension_points() -> list[dict[str, str]]:
     return [{"module": "prophecy_jupyter"}]
 

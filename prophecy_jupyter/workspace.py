@@ -9,13 +9,14 @@ long-lived server needs beyond the single-shot CLI:
   absolute paths or symlinks it tries;
 - **optimistic concurrency**: a pipeline's ETag is a hash of its file, and writes must name
   the ETag they read, so two editors never silently overwrite each other;
-- **one engine per project**, opened on first use and reused, so describes stay memoised and
-  repeated validations cost milliseconds; previews and runs each take a session of it, which
-  makes each of them cancellable on its own;
+- **one engine per project and fabric**, opened on first use and reused, so describes stay
+  memoised and repeated validations cost milliseconds; previews and runs each take a session
+  of it, which makes each of them cancellable on its own;
 - **previews that can be cancelled**: a newer preview of the same pipeline, or a cancel
   request, interrupts the running one, which then fails with `Cancelled`;
 - **background runs** (`RunManager`) with ids, statuses and per-gem progress;
-- **fabrics** whose secrets can be written but never read back.
+- **fabrics** whose secrets can be written but never read back, and whose connection can be
+  tried.
 
 Request bodies arrive as bytes and are parsed here, so that any bytes yield a result or a
 typed error (`ValidationError`, `NotFound`, `Conflict`, `PreconditionFailed`…), never another
@@ -27,7 +28,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -36,6 +39,7 @@ from typing import Any, NoReturn
 
 import sqlglot.errors
 from pydantic import ValidationError as PydanticValidationError
+from sqlglot import exp
 from sqlglot.dialects import Dialects
 
 from prophecy_jupyter.automate.runner import RunMode
@@ -52,10 +56,20 @@ from prophecy_jupyter.errors import (
     NotFound,
     PreconditionFailed,
     PreconditionRequired,
+    ProphecyError,
     ValidationError,
 )
-from prophecy_jupyter.fabrics import IN_MEMORY, MASK, FabricStore, SecretStore, parse_fabric
-from prophecy_jupyter.model.files import atomic_write_text
+from prophecy_jupyter.fabrics import (
+    FABRIC_NAME,
+    IN_MEMORY,
+    MASK,
+    Fabric,
+    FabricStore,
+    SecretStore,
+    open_engine,
+    parse_fabric,
+)
+from prophecy_jupyter.model.files import atomic_move_text, atomic_write_text
 from prophecy_jupyter.model.migrations import migrate
 from prophecy_jupyter.model.pipeline import (
     Pipeline,
@@ -64,7 +78,13 @@ from prophecy_jupyter.model.pipeline import (
     load_pipeline,
     pointer,
 )
-from prophecy_jupyter.model.project import PIPELINE_NAME, PROJECT_FILE, Project, read_config
+from prophecy_jupyter.model.project import (
+    PIPELINE_NAME,
+    PROJECT_FILE,
+    Project,
+    pipeline_names_in,
+    read_config,
+)
 
 MAX_NAME_LENGTH = 128
 DEFAULT_PREVIEW_ROWS = 100
@@ -275,6 +295,14 @@ def _dialect(data: Mapping[str, Any], default: str) -> str:
     return dialect
 
 
+def _fabric_name(data: Mapping[str, Any]) -> str | None:
+    """The ``fabric`` a preview or run asks for (``None``: the project's default)."""
+    name: str | None = _field(data, "fabric", str, "a string")
+    if name is not None and not re.match(FABRIC_NAME, name):
+        _invalid(f"invalid fabric name {name[:64]!r}: letters, digits, _ and -", "/fabric", "name")
+    return name
+
+
 def _check_name(name: str, field: str) -> None:
     if len(name) > MAX_NAME_LENGTH or not PIPELINE_NAME.match(name):
         _invalid(
@@ -476,19 +504,29 @@ class Workspace:
         }
 
     # -- engines ----------------------------------------------------------------------------
-    def engine(self, project: Project) -> DuckDBEngine:
-        """The project's engine (its default fabric's), made on first use and kept: its
-        describe memo lasts, while the warehouse file is held only when the engine works."""
+    def engine(self, project: Project, fabric_name: str | None = None) -> DuckDBEngine:
+        """The engine of one of the project's fabrics (by default its default fabric), made on
+        first use and kept: its describe memo lasts, while the warehouse file is held only
+        when the engine works. `NotFound` for an unknown fabric, `EngineError` for a kind
+        whose engine is not available yet."""
         store = FabricStore(project, self.secrets)
-        fabric = store.get(project.config.default_fabric)
+        fabric = store.get(fabric_name or project.config.default_fabric)
+        return self._engine_of(project, fabric)
+
+    def _engine_of(self, project: Project, fabric: Fabric) -> DuckDBEngine:
         database = str(fabric.options.get("database", ":memory:"))
-        key = (project.root, f"{fabric.name}:{database}")
+        key = (project.root, f"{fabric.name}:{fabric.kind}:{database}")
         with self._engines_lock:
             engine = self._engines.get(key)
             if engine is None:
                 if fabric.kind == "duckdb" and database != ":memory:":
                     inside_root(self.root, Path(project.resolve_database(database)), "database")
-                engine = store.engine(fabric.name)
+                try:
+                    engine = open_engine(fabric, project)
+                except OSError as exc:  # the database's folder cannot be made
+                    raise EngineError(
+                        f"fabric '{fabric.name}': cannot open {database}: {exc.strerror or exc}"
+                    ) from None
                 self._engines[key] = engine
             return engine
 
@@ -507,7 +545,7 @@ class Workspace:
     # -- pipeline documents -----------------------------------------------------------------
     def _pipeline_names(self, project: Project) -> list[str]:
         folder = inside_root(self.root, project.pipelines_dir, "pipelines folder")
-        return sorted(p.stem for p in folder.glob("*.json") if PIPELINE_NAME.match(p.stem))
+        return pipeline_names_in(folder)
 
     def pipelines(self, path: str = "") -> list[dict[str, Any]]:
         return [{"name": name} for name in self._pipeline_names(self.project(path))]
@@ -568,6 +606,37 @@ class Workspace:
             atomic_write_text(file, text)
         return _document(pipeline), etag_of(text.encode("utf-8"))
 
+    def rename_pipeline(
+        self, path: str, name: str, body: bytes, if_match: str | None
+    ) -> tuple[dict[str, Any], str]:
+        """Give a pipeline a new name, if ``if_match`` names its current ETag (or is ``*``):
+        its file moves to the new name and its document's ``name`` follows. The new file
+        appears complete before the old one goes, so a crash never leaves a partial file or
+        no pipeline (at worst both). `Conflict` if a pipeline of the new name exists."""
+        if_match = _required(if_match)
+        request = _request(body, frozenset({"name"}))
+        new_name: str = _field(request, "name", str, "a string", required=True)
+        _check_name(new_name, "/name")
+        project = self.project(path)
+        file = self._pipeline_file(project, name)
+        new_file = self._pipeline_file(project, new_name, "/name")
+        with self._write_lock:
+            content = self._read(file, project, name)
+            if not etag_matches(if_match, etag_of(content)):
+                self._stale(name)
+            pipeline = load_pipeline(content).model_copy(update={"name": new_name})
+            text = dump_pipeline(pipeline)
+            if new_file == file:
+                atomic_write_text(file, text)
+            else:
+                try:
+                    atomic_move_text(file, new_file, text)
+                except FileExistsError:
+                    raise Conflict(
+                        f"pipeline '{new_name}' already exists; choose another name"
+                    ) from None
+        return _document(pipeline), etag_of(text.encode("utf-8"))
+
     def delete_pipeline(self, path: str, name: str, if_match: str | None) -> None:
         if_match = _required(if_match)
         project = self.project(path)
@@ -579,9 +648,13 @@ class Workspace:
     def _check_precondition(self, file: Path, project: Project, name: str, if_match: str) -> None:
         current = etag_of(self._read(file, project, name))
         if not etag_matches(if_match, current):
-            raise PreconditionFailed(
-                f"pipeline '{name}' changed since it was read; read it again and reapply the edit"
-            )
+            self._stale(name)
+
+    @staticmethod
+    def _stale(name: str) -> NoReturn:
+        raise PreconditionFailed(
+            f"pipeline '{name}' changed since it was read; read it again and reapply the edit"
+        )
 
     # -- validate, compile, preview ---------------------------------------------------------
     def _subject(self, project: Project, name: str, draft: dict[str, Any] | None) -> Pipeline:
@@ -592,13 +665,44 @@ class Workspace:
         return load_document(draft)
 
     def _compile(
-        self, project: Project, pipeline: Pipeline, parameters: Mapping[str, Any]
+        self,
+        project: Project,
+        pipeline: Pipeline,
+        parameters: Mapping[str, Any],
+        engine: DuckDBEngine | None = None,
     ) -> CompiledPipeline:
-        engine = self.engine(project)
-        return compile_pipeline(pipeline, engine, parameters, dialect=engine.dialect)
+        catalog = engine or self.engine(project)
+        return compile_pipeline(pipeline, catalog, parameters, dialect=catalog.dialect)
 
     def validate(self, path: str, name: str, body: bytes) -> list[Issue]:
         """Every issue of the pipeline (or of the draft in the body), at once."""
+        issues, _ = self._validated(path, name, body)
+        return issues
+
+    def validation_report(self, path: str, name: str, body: bytes) -> dict[str, Any]:
+        """`validate`'s issues, whether any is an error, and the output columns (name and
+        type) of every gem that could be built, for an editor's column completion.
+
+        The types are those inferred while compiling, without asking the engine: cheap
+        enough to answer on every keystroke of a large pipeline (the exact engine types
+        come with `compile`). A gem that failed, or that is downstream of one, has none.
+        """
+        issues, compiled = self._validated(path, name, body)
+        columns: dict[str, list[dict[str, str]]] = {}
+        if compiled is not None:
+            for gem_id in compiled.order:
+                output = compiled.gems[gem_id].output
+                if output is not None:
+                    columns[gem_id] = [{"name": c.name, "type": c.type} for c in output.columns]
+        return {
+            "valid": not any(i.severity == "error" for i in issues),
+            "issues": [i.to_dict() for i in issues],
+            "columns": columns,
+        }
+
+    def _validated(
+        self, path: str, name: str, body: bytes
+    ) -> tuple[list[Issue], CompiledPipeline | None]:
         request = _request(body, frozenset({"parameters", "pipeline"}))
         _check_name(name, "name")
         project = self.project(path)
@@ -607,9 +711,9 @@ class Workspace:
         try:
             pipeline = self._subject(project, name, draft)
         except ValidationError as exc:
-            return exc.issues
+            return exc.issues, None
         compiled = self._compile(project, pipeline, parameters)
-        return [*compiled.issues, *self.path_issues(project, pipeline)]
+        return [*compiled.issues, *self.path_issues(project, pipeline)], compiled
 
     def compile(self, path: str, name: str, body: bytes) -> dict[str, Any]:
         """SQL (in any sqlglot dialect) and output columns of one gem or of every Target."""
@@ -634,16 +738,19 @@ class Workspace:
         return {"dialect": dialect, "statements": statements}
 
     def preview(self, path: str, name: str, body: bytes) -> PreviewResult:
-        """First rows of a gem; a newer preview of the same pipeline cancels this one."""
-        request = _request(body, frozenset({"parameters", "pipeline", "gem", "limit"}))
+        """First rows of a gem, on the fabric the body names (by default the project's); a
+        newer preview of the same pipeline cancels this one."""
+        request = _request(body, frozenset({"parameters", "pipeline", "gem", "limit", "fabric"}))
         project = self.project(path)
         parameters = _parameters(request)
         gem: str = _field(request, "gem", str, "a string", required=True)
         limit = _limit(request)
+        fabric = _fabric_name(request)
         _check_name(name, "name")
-        with self.previews.running((project.root, name), self.engine(project)) as active:
+        engine = self.engine(project, fabric)
+        with self.previews.running((project.root, name), engine) as active:
             pipeline = self._subject(project, name, _draft(request))
-            compiled = self._compile(project, pipeline, parameters)
+            compiled = self._compile(project, pipeline, parameters, engine)
             _raise(self.path_issues(project, pipeline, [*compiled.ancestors(gem), gem]))
             active.check()
             try:
@@ -697,8 +804,9 @@ class Workspace:
 
     # -- runs -------------------------------------------------------------------------------
     def start_run(self, path: str, body: bytes) -> dict[str, Any]:
-        """Queue a run of a saved pipeline; returns its record (status ``queued``) at once."""
-        request = _request(body, frozenset({"pipeline", "parameters", "mode"}))
+        """Queue a run of a saved pipeline on the fabric the body names (by default the
+        project's); returns its record (status ``queued``) at once."""
+        request = _request(body, frozenset({"pipeline", "parameters", "mode", "fabric"}))
         project = self.project(path)
         name: str = _field(request, "pipeline", str, "a string", required=True)
         mode = _field(request, "mode", str, "a string")
@@ -707,16 +815,19 @@ class Workspace:
         elif mode not in RUN_MODES:
             _invalid(f"mode must be one of: {', '.join(RUN_MODES)}", "/mode", "schema")
         parameters = _parameters(request)
+        fabric = _fabric_name(request) or project.config.default_fabric
         _check_name(name, "/pipeline")
         pipeline = self._subject(project, name, None)
         _raise(self.path_issues(project, pipeline))
+        engine = self.engine(project, fabric)
         return self.runs.submit(
             self.project_name(project),
             project.root,
             pipeline,
-            self.engine(project),
+            engine,
             parameters,
             mode,
+            fabric=fabric,
         )
 
     def list_runs(self, path: str | None) -> list[dict[str, Any]]:
@@ -772,6 +883,38 @@ class Workspace:
         if stale:
             store.secrets.update(store.project, name, dict.fromkeys(stale))
         return self._fabric_view(store, name)
+
+    def test_fabric(self, path: str, name: str, body: bytes = b"") -> dict[str, Any]:
+        """Try a fabric's connection: ``{"ok", "message", "seconds"}``. What keeps it from
+        working (a secret without a value, an engine not available yet, a database that
+        cannot be opened) is the answer, not an error; only an unknown fabric is one."""
+        _request(body, frozenset())
+        store = self._fabrics(path)
+        fabric = store.get(name)
+        started = time.perf_counter()
+        ok, message = self._try_fabric(store, fabric)
+        return {"ok": ok, "message": message, "seconds": round(time.perf_counter() - started, 6)}
+
+    def _try_fabric(self, store: FabricStore, fabric: Fabric) -> tuple[bool, str]:
+        missing = [s for s, has in store.secret_status(fabric.name).items() if not has]
+        if missing:
+            names = ", ".join(f"'{s}'" for s in missing)
+            has = "have" if len(missing) > 1 else "has"
+            plural = "s" if len(missing) > 1 else ""
+            return False, f"fabric '{fabric.name}': secret{plural} {names} {has} no value"
+        try:
+            engine = self._engine_of(store.project, fabric)
+            session = engine.session()
+            try:
+                _, rows = session.query(exp.select("1"))
+            finally:
+                session.close()
+        except ProphecyError as exc:
+            return False, str(exc)
+        if rows != [(1,)]:
+            return False, f"fabric '{fabric.name}': SELECT 1 answered {rows!r}"
+        database = fabric.options.get("database", ":memory:")
+        return True, f"fabric '{fabric.name}': DuckDB database {database} answered SELECT 1"
 
     def delete_fabric(self, path: str, name: str) -> None:
         store = self._fabrics(path)

@@ -58,7 +58,7 @@ def test_validate_reports_ok_for_the_example(shop: Path) -> None:
 
 
 def test_validate_names_gem_and_field_and_exits_1(shop: Path) -> None:
-    path = shop / "pipelines" / "customer_totals.json"
+    path = shop / "pipelines" / "customer_totals.pipeline.json"
     doc = json.loads(path.read_text())
     doc["gems"][3]["properties"]["condition"] = "status = = 'x'"
     path.write_text(json.dumps(doc))

@@ -95,7 +95,7 @@ def failure(shell: InteractiveShell, capsys: pytest.CaptureFixture[str], cell: s
 def write_pipeline(project: Path, name: str, *gems: dict[str, Any]) -> None:
     ids = [g["id"] for g in gems]
     pipeline = make_pipeline(gems, list(itertools.pairwise(ids)), name=name)
-    (project / "pipelines" / f"{name}.json").write_text(dump_pipeline(pipeline))
+    (project / "pipelines" / f"{name}.pipeline.json").write_text(dump_pipeline(pipeline))
 
 
 PEOPLE = """

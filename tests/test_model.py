@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import math
+import os
+import random
+import shutil
+import struct
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +27,12 @@ from prophecy_jupyter.model import (
     migrations,
     pipeline_json_schema,
 )
-from prophecy_jupyter.model.files import atomic_write_text
-from prophecy_jupyter.model.project import PROJECT_FILE
+from prophecy_jupyter.model.files import atomic_move_text, atomic_write_text
+from prophecy_jupyter.model.pipeline import canonical_json, json_number
+from prophecy_jupyter.model.project import PIPELINE_SUFFIX, PROJECT_FILE
 from prophecy_jupyter.model.schema import SCHEMA_PATH, schema_text
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def example_document() -> dict[str, Any]:
@@ -133,6 +143,107 @@ def test_dump_leaves_out_optional_fields_that_are_not_set() -> None:
     assert "position" not in orders
     assert "default" not in data["parameters"][1]
     assert data["connections"][2]["port"] == "in0"
+
+
+def test_dump_writes_every_integral_number_as_an_integer() -> None:
+    document = example_document()
+    document["parameters"][0]["default"] = 50.0
+    document["gems"][0]["position"] = {"x": 40.0, "y": -220.0}
+    document["gems"][1]["properties"]["extra"] = {"n": [2.0, 0.5, 1e16, -0.0, {"deep": 3.0}]}
+    text = dump_pipeline(load_pipeline(document))
+    assert '"x": 40,' in text and '"y": -220\n' in text
+    assert '"default": 50,' in text
+    assert (
+        "[\n            2,\n            0.5,\n            10000000000000000,\n            0,"
+        in text
+    )
+    assert '"deep": 3\n' in text
+    assert ".0\n" not in text and ".0," not in text
+    assert dump_pipeline(load_pipeline(text)) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "spelled"),
+    [
+        (40.0, "40"),
+        (-0.0, "0"),
+        (0.5, "0.5"),
+        (0.1, "0.1"),
+        (123.456, "123.456"),
+        (1e16, "10000000000000000"),
+        (1e20, "100000000000000000000"),
+        (1.2345678901234567e20, "123456789012345670000"),
+        (1e21, "1e+21"),
+        (1.5e300, "1.5e+300"),
+        (0.00001, "0.00001"),
+        (1e-6, "0.000001"),
+        (1e-7, "1e-7"),
+        (-2.5e-8, "-2.5e-8"),
+        (5e-324, "5e-324"),
+        (2.0**53, "9007199254740992"),
+    ],
+)
+def test_numbers_are_spelled_as_javascript_spells_them(value: float, spelled: str) -> None:
+    assert json_number(value) == spelled
+    assert float(spelled) == value
+
+
+def test_keys_are_sorted_as_javascript_objects_keep_them() -> None:
+    """By UTF-16 code unit, and array-index keys first in numeric order (a JavaScript object
+    enumerates those first whatever the order they were added in)."""
+    keys = ["b", "10", "2", "01", "4294967295", "4294967294", "\U0001f600", "\uff01", "B"]
+    text = canonical_json(dict.fromkeys(keys, 0))
+    order = [line.split('"')[1] for line in text.splitlines()[1:-1]]
+    assert order == ["2", "10", "4294967294", "01", "4294967295", "B", "b", "\U0001f600", "\uff01"]
+
+
+def stringify_in_node(values: list[Any]) -> list[str]:
+    """Each value as JavaScript writes it: keys sorted, ``JSON.stringify(value, null, 2)``."""
+    script = """
+    let input = "";
+    process.stdin.on("data", (chunk) => (input += chunk)).on("end", () => {
+      const sorted = (v) =>
+        Array.isArray(v) ? v.map(sorted)
+        : v !== null && typeof v === "object"
+          ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sorted(v[k])]))
+          : v;
+      const out = JSON.parse(input).map((v) => JSON.stringify(sorted(v), null, 2));
+      process.stdout.write(JSON.stringify(out));
+    });
+    """
+    node = shutil.which("node")
+    assert node is not None
+    done = subprocess.run(
+        [node, "-e", script], input=json.dumps(values), capture_output=True, text=True, check=True
+    )
+    result: list[str] = json.loads(done.stdout)
+    return result
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js")
+def test_dump_is_byte_identical_to_what_json_stringify_writes() -> None:
+    rng = random.Random(20240601)
+    floats = [struct.unpack("<d", rng.randbytes(8))[0] for _ in range(3000)]
+    floats += [rng.uniform(-1e7, 1e7) for _ in range(1000)]
+    floats += [float(rng.randint(-(10**22), 10**22)) for _ in range(1000)]
+    floats += [rng.random() * 10.0 ** rng.randint(-25, 25) for _ in range(1000)]
+    floats = [f for f in floats if math.isfinite(f)]
+    odd_text = {'quote"back\\slash': "tab\tnew\nline\u0001\u2028é😀", "10": 1, "2": [], "z": {}}
+    document = example_document()
+    document["gems"][1]["properties"]["extra"] = {"numbers": floats, "text": odd_text}
+    document["gems"][0]["position"] = {"x": 40.0, "y": 0.25}
+    expected = dump_pipeline(load_pipeline(document))
+    data = json.loads(expected)
+    (written,) = stringify_in_node([data])
+    assert written + "\n" == expected
+    assert stringify_in_node(floats) == [json_number(f) for f in floats]
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*/pipelines/*")), ids=lambda p: p.name)
+def test_every_example_pipeline_is_a_canonical_pipeline_file(path: Path) -> None:
+    assert path.name.endswith(PIPELINE_SUFFIX)
+    text = path.read_text(encoding="utf-8")
+    assert dump_pipeline(load_pipeline(text)) == text
 
 
 def test_a_document_without_version_is_read_as_the_current_version() -> None:
@@ -500,9 +611,19 @@ def test_a_saved_pipeline_is_the_dump_and_loads_back(tmp_path: Path) -> None:
     project = init_project(tmp_path)
     pipeline = load_pipeline(example_document())
     path = project.save_pipeline("customer_orders", pipeline)
+    assert path == tmp_path / "pipelines" / "customer_orders.pipeline.json"
     assert path.read_text(encoding="utf-8") == dump_pipeline(pipeline)
     assert project.pipeline_names() == ["customer_orders"]
     assert project.load_pipeline("customer_orders") == pipeline
+
+
+def test_only_pipeline_files_are_pipelines(tmp_path: Path) -> None:
+    project = init_project(tmp_path)
+    project.save_pipeline("v1.2", load_pipeline(example_document()))
+    for other in ["notes.json", ".hidden.pipeline.json", "x.pipeline.json.tmp", "pipeline.json"]:
+        (project.pipelines_dir / other).write_text("{}", encoding="utf-8")
+    assert project.pipeline_names() == ["v1.2"]
+    assert project.pipeline_path("v1.2").name == "v1.2.pipeline.json"
 
 
 @pytest.mark.parametrize("name", ["../escape", "a/b", ".hidden", "", "a b"])
@@ -552,3 +673,39 @@ def test_atomic_write_leaves_no_temporary_when_the_rename_fails(tmp_path: Path) 
         atomic_write_text(target, "text\n")
     assert [p.name for p in tmp_path.iterdir()] == ["taken"]
     assert [p.name for p in target.iterdir()] == ["inside"]
+
+
+def test_atomic_move_replaces_the_old_file_by_the_new_one(tmp_path: Path) -> None:
+    old, new = tmp_path / "old.txt", tmp_path / "new.txt"
+    atomic_write_text(old, "old\n")
+    atomic_move_text(old, new, "new\n")
+    assert list(tmp_path.iterdir()) == [new]
+    assert new.read_text(encoding="utf-8") == "new\n"
+
+
+def test_atomic_move_onto_an_existing_file_changes_nothing(tmp_path: Path) -> None:
+    old, taken = tmp_path / "old.txt", tmp_path / "taken.txt"
+    atomic_write_text(old, "old\n")
+    atomic_write_text(taken, "taken\n")
+    with pytest.raises(FileExistsError):
+        atomic_move_text(old, taken, "new\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.txt", "taken.txt"]
+    assert (old.read_text(), taken.read_text()) == ("old\n", "taken\n")
+
+
+def test_atomic_move_without_hard_links_still_refuses_an_existing_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_links(source: object, destination: object) -> None:
+        raise OSError(errno.EPERM, "hard links are not supported here")
+
+    monkeypatch.setattr(os, "link", no_links)
+    old, new = tmp_path / "old.txt", tmp_path / "new.txt"
+    atomic_write_text(old, "old\n")
+    atomic_move_text(old, new, "new\n")
+    assert list(tmp_path.iterdir()) == [new]
+    atomic_write_text(old, "old\n")
+    with pytest.raises(FileExistsError):
+        atomic_move_text(old, new, "newer\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.txt", "old.txt"]
+    assert new.read_text() == "new\n"

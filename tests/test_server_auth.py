@@ -93,14 +93,23 @@ def test_a_request_with_a_wrong_token_is_refused(
 
 
 def test_refused_writes_change_nothing(server: ServerProcess) -> None:
-    pipeline = server.root / "pipelines" / "customer_totals.json"
+    pipeline = server.root / "pipelines" / "customer_totals.pipeline.json"
     before = pipeline.read_bytes()
-    for method in ("PUT", "DELETE"):
+    for method, path, body in [
+        ("PUT", "", {}),
+        ("DELETE", "", {}),
+        ("POST", "/rename", {"name": "renamed"}),
+    ]:
         headers = {"If-Match": "*"}
         requests.request(
-            method, f"{server.api}/pipelines/customer_totals", json={}, headers=headers, timeout=30
+            method,
+            f"{server.api}/pipelines/customer_totals{path}",
+            json=body,
+            headers=headers,
+            timeout=30,
         )
     assert pipeline.read_bytes() == before
+    assert not (pipeline.parent / "renamed.pipeline.json").exists()
 
 
 @pytest.mark.parametrize(("method", "path"), EVERY_CALL)

@@ -125,11 +125,27 @@ def test_each_operations_success_conforms_to_the_spec(server: ServerProcess) -> 
         json={**document, "name": "copy"},
         headers={"If-Match": created.headers["ETag"]},
     )
+    renamed = call(
+        "POST",
+        "/pipelines/{name}/rename",
+        named + "/rename",
+        json={"name": "copy2"},
+        headers={"If-Match": updated.headers["ETag"]},
+    )
+    updated = call(
+        "POST",
+        "/pipelines/{name}/rename",
+        "/pipelines/copy2/rename",
+        json={"name": "copy"},
+        headers={"If-Match": renamed.headers["ETag"]},
+    )
     call("POST", "/pipelines/{name}/validate", named + "/validate", json={})
     call("POST", "/pipelines/{name}/compile", named + "/compile", json={"gem": "by_customer"})
     call("POST", "/pipelines/{name}/preview", named + "/preview", json={"gem": "ranked"})
     call("DELETE", "/pipelines/{name}/preview", named + "/preview")
-    run = call("POST", "/runs", json={"pipeline": "copy", "mode": "staged"}).json()
+    run = call(
+        "POST", "/runs", json={"pipeline": "copy", "mode": "staged", "fabric": "in-memory"}
+    ).json()
     deadline = time.monotonic() + 120
     while call("GET", "/runs/{run_id}", f"/runs/{run['id']}").json()["status"] in {
         "queued",
@@ -142,6 +158,8 @@ def test_each_operations_success_conforms_to_the_spec(server: ServerProcess) -> 
     fabric = {"kind": "postgres", "options": {"host": "db"}, "secrets": {"password": "pw"}}
     call("PUT", "/fabrics/{name}", "/fabrics/warehouse", json=fabric)
     call("GET", "/fabrics/{name}", "/fabrics/warehouse")
+    call("POST", "/fabrics/{name}/test", "/fabrics/warehouse/test")
+    call("POST", "/fabrics/{name}/test", "/fabrics/in-memory/test")
     call("GET", "/fabrics")
     call("DELETE", "/fabrics/{name}", "/fabrics/warehouse")
     call("DELETE", "/pipelines/{name}", named, headers={"If-Match": updated.headers["ETag"]})

@@ -92,7 +92,7 @@ def test_project_holds_one_pipeline_per_query(project: Project) -> None:
 
 @pytest.mark.parametrize("name", QUERIES)
 def test_pipeline_file_is_written_as_dump_pipeline_writes_it(name: str) -> None:
-    text = (EXAMPLE / "pipelines" / f"{name}.json").read_text(encoding="utf-8")
+    text = (EXAMPLE / "pipelines" / f"{name}.pipeline.json").read_text(encoding="utf-8")
     assert dump_pipeline(load_pipeline(text)) == text
 
 

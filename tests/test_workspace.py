@@ -17,6 +17,7 @@ import pytest
 from prophecy_jupyter.errors import (
     Cancelled,
     Conflict,
+    EngineError,
     NotFound,
     PreconditionFailed,
     PreconditionRequired,
@@ -155,7 +156,7 @@ def test_a_pipelines_folder_linked_out_of_the_root_is_refused(
     project = workspace.root / "team" / "sales"
     shutil.rmtree(project / "pipelines")
     (tmp_path / "stolen").mkdir()
-    (tmp_path / "stolen" / "secret.json").write_text("{}")
+    (tmp_path / "stolen" / "secret.pipeline.json").write_text("{}")
     (project / "pipelines").symlink_to(tmp_path / "stolen")
     with pytest.raises(ValidationError):
         workspace.pipelines("team/sales")
@@ -173,7 +174,7 @@ def test_projects_are_found_anywhere_below_the_root(workspace: Workspace) -> Non
 
 def test_a_path_inside_a_project_names_that_project(workspace: Workspace) -> None:
     assert workspace.project("shop/pipelines").config.name == "shop"
-    assert workspace.project("shop/pipelines/customer_totals.json").config.name == "shop"
+    assert workspace.project("shop/pipelines/customer_totals.pipeline.json").config.name == "shop"
 
 
 def test_a_folder_outside_any_project_is_not_found(workspace: Workspace) -> None:
@@ -214,7 +215,7 @@ def test_etag_matching_follows_if_match_rules() -> None:
 def test_reading_a_pipeline_gives_the_etag_of_its_file(workspace: Workspace) -> None:
     document, etag = workspace.read_pipeline("shop", "customer_totals")
     assert document["name"] == "customer_totals"
-    content = (workspace.root / "shop" / "pipelines" / "customer_totals.json").read_bytes()
+    content = (workspace.root / "shop" / "pipelines" / "customer_totals.pipeline.json").read_bytes()
     assert etag == etag_of(content)
 
 
@@ -280,8 +281,8 @@ def test_creating_writes_the_file_atomically_and_refuses_an_existing_name(
 ) -> None:
     document, etag = workspace.create_pipeline("team/sales", body(slow_pipeline("fresh")))
     folder = workspace.root / "team" / "sales" / "pipelines"
-    assert [p.name for p in folder.iterdir()] == ["fresh.json"]  # no temporary file left
-    assert etag == etag_of((folder / "fresh.json").read_bytes())
+    assert [p.name for p in folder.iterdir()] == ["fresh.pipeline.json"]  # no temporary file left
+    assert etag == etag_of((folder / "fresh.pipeline.json").read_bytes())
     with pytest.raises(Conflict):
         workspace.create_pipeline("team/sales", body(document))
 
@@ -301,6 +302,64 @@ def test_deleting_needs_the_current_etag(workspace: Workspace) -> None:
     workspace.delete_pipeline("shop", "top_products", etag)
     with pytest.raises(NotFound):
         workspace.read_pipeline("shop", "top_products")
+
+
+# -- renames -------------------------------------------------------------------------------
+
+
+def test_a_rename_moves_the_file_and_renames_the_document(workspace: Workspace) -> None:
+    folder = workspace.root / "shop" / "pipelines"
+    before = sorted(p.name for p in folder.iterdir())
+    _, etag = workspace.read_pipeline("shop", "top_products")
+    document, new_etag = workspace.rename_pipeline(
+        "shop", "top_products", body({"name": "best_sellers"}), etag
+    )
+    assert document["name"] == "best_sellers"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [*(n for n in before if n != "top_products.pipeline.json"), "best_sellers.pipeline.json"]
+    )
+    assert workspace.read_pipeline("shop", "best_sellers") == (document, new_etag)
+    with pytest.raises(NotFound):
+        workspace.read_pipeline("shop", "top_products")
+    assert workspace.validate("shop", "best_sellers", b"") == []
+
+
+def test_renaming_onto_an_existing_pipeline_is_a_conflict_and_changes_nothing(
+    workspace: Workspace,
+) -> None:
+    folder = workspace.root / "shop" / "pipelines"
+    files = {p.name: p.read_bytes() for p in folder.iterdir()}
+    with pytest.raises(Conflict):
+        workspace.rename_pipeline("shop", "top_products", body({"name": "customer_totals"}), "*")
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == files
+
+
+def test_a_rename_needs_the_current_etag(workspace: Workspace) -> None:
+    request = body({"name": "renamed"})
+    with pytest.raises(PreconditionRequired):
+        workspace.rename_pipeline("shop", "top_products", request, None)
+    with pytest.raises(PreconditionFailed):
+        workspace.rename_pipeline("shop", "top_products", request, etag_of(b"stale"))
+    with pytest.raises(NotFound):
+        workspace.rename_pipeline("shop", "nothing", request, "*")
+    assert not (workspace.root / "shop" / "pipelines" / "renamed.pipeline.json").exists()
+
+
+@pytest.mark.parametrize(
+    "request_body",
+    [{"name": "../evil"}, {"name": ".hidden"}, {"name": 3}, {}, {"name": "a", "x": 1}],
+)
+def test_a_rename_to_an_invalid_name_is_refused(workspace: Workspace, request_body: Any) -> None:
+    with pytest.raises(ValidationError) as caught:
+        workspace.rename_pipeline("shop", "top_products", body(request_body), "*")
+    assert caught.value.issues[0].field in {"/name", "/x"}
+    workspace.read_pipeline("shop", "top_products")
+
+
+def test_renaming_to_the_same_name_keeps_the_pipeline(workspace: Workspace) -> None:
+    document, etag = workspace.read_pipeline("shop", "top_products")
+    again = workspace.rename_pipeline("shop", "top_products", body({"name": "top_products"}), etag)
+    assert again == (document, etag)
 
 
 # -- validate and compile ------------------------------------------------------------------
@@ -329,6 +388,47 @@ def test_validate_reports_a_malformed_draft_as_issues(workspace: Workspace) -> N
 
 def test_validate_of_the_saved_pipeline_is_clean(workspace: Workspace) -> None:
     assert workspace.validate("shop", "customer_totals", b"") == []
+
+
+def test_the_validation_report_gives_every_gems_columns(workspace: Workspace) -> None:
+    report = workspace.validation_report("shop", "customer_totals", b"")
+    assert (report["valid"], report["issues"]) == (True, [])
+    document, _ = workspace.read_pipeline("shop", "customer_totals")
+    assert set(report["columns"]) == {g["id"] for g in document["gems"]}
+    compiled = workspace.compile("shop", "customer_totals", body({"gem": "by_customer"}))
+    expected = compiled["statements"][0]["columns"]
+    assert report["columns"]["by_customer"] == [
+        {"name": c["name"], "type": c["type"]} for c in expected
+    ]
+    assert {"name": "order_id", "type": "BIGINT"} in report["columns"]["orders"]
+
+
+def test_the_validation_report_leaves_out_gems_that_could_not_be_built(
+    workspace: Workspace,
+) -> None:
+    draft = {
+        "name": "draft",
+        "gems": [
+            _seed("src"),
+            {"id": "bad", "kind": "Filter", "properties": {"condition": "nope > 1"}},
+            {"id": "after", "kind": "Limit", "properties": {"count": 1}},
+            {"id": "fine", "kind": "Limit", "properties": {"count": 1}},
+        ],
+        "connections": [
+            {"from": "src", "to": "bad"},
+            {"from": "bad", "to": "after"},
+            {"from": "src", "to": "fine"},
+        ],
+    }
+    report = workspace.validation_report("shop", "draft", body({"pipeline": draft}))
+    assert report["valid"] is False
+    assert [i["gem_id"] for i in report["issues"]] == ["bad"]
+    assert report["columns"] == {
+        "src": [{"name": "n", "type": "INTEGER"}],
+        "fine": [{"name": "n", "type": "INTEGER"}],
+    }
+    unreadable = workspace.validation_report("shop", "draft", body({"pipeline": {"gems": 3}}))
+    assert unreadable["columns"] == {}
 
 
 def test_compile_renders_any_dialect_and_any_gem(workspace: Workspace) -> None:
@@ -498,6 +598,7 @@ def finished_run(workspace: Workspace, run_id: str) -> dict[str, Any]:
 def test_a_run_starts_queued_and_reports_every_gem(workspace: Workspace) -> None:
     run = workspace.start_run("shop", body({"pipeline": "customer_totals", "mode": "staged"}))
     assert run["status"] in {"queued", "running"}
+    assert run["fabric"] == "in-memory"
     done = finished_run(workspace, run["id"])
     assert done["status"] == "succeeded", done
     gems = {g["gem_id"]: g for g in done["gems"]}
@@ -583,6 +684,8 @@ def test_runs_are_listed_newest_first_and_by_project(workspace: Workspace) -> No
         {"pipeline": 3},
         {"pipeline": "customer_totals", "mode": "turbo"},
         {"pipeline": "customer_totals", "parameters": {"min_total": [1]}},
+        {"pipeline": "customer_totals", "fabric": 3},
+        {"pipeline": "customer_totals", "fabric": "../x"},
     ],
 )
 def test_a_malformed_run_request_is_refused(workspace: Workspace, request_body: Any) -> None:
@@ -669,3 +772,99 @@ def test_an_unpaired_surrogate_in_a_body_is_refused_before_it_reaches_a_file(
     with pytest.raises(ValidationError, match="surrogate"):
         workspace.put_fabric("shop", "pg", raw)
     assert not (workspace.root / "shop" / "fabrics").exists()
+
+
+# -- other fabrics for previews and runs, connection tests ---------------------------------
+
+
+def test_previews_and_runs_use_the_fabric_they_name(workspace: Workspace) -> None:
+    workspace.put_fabric(
+        "shop", "scratch", body({"kind": "duckdb", "options": {"database": "scratch.duckdb"}})
+    )
+    run = workspace.start_run("shop", body({"pipeline": "customer_totals", "fabric": "scratch"}))
+    assert run["fabric"] == "scratch"
+    assert finished_run(workspace, run["id"])["status"] == "succeeded"
+    assert (workspace.root / "shop" / "scratch.duckdb").is_file()
+    draft = {
+        "name": "reader",
+        "gems": [
+            {
+                "id": "t",
+                "kind": "Source",
+                "properties": {"format": "table", "table": "customer_totals"},
+            }
+        ],
+    }
+    request = {"pipeline": draft, "gem": "t", "limit": 1}
+    shown = workspace.preview("shop", "reader", body({**request, "fabric": "scratch"}))
+    assert len(shown.rows) == 1
+    with pytest.raises(ValidationError):  # the default warehouse has no such table
+        workspace.preview("shop", "reader", body(request))
+    assert len(workspace._engines) == 2  # one per fabric, kept
+    workspace.preview("shop", "reader", body({**request, "fabric": "scratch"}))
+    assert len(workspace._engines) == 2
+
+
+def test_a_preview_or_run_on_an_unknown_fabric_is_not_found(workspace: Workspace) -> None:
+    with pytest.raises(NotFound, match="ghost"):
+        workspace.preview("shop", "customer_totals", body({"gem": "orders", "fabric": "ghost"}))
+    with pytest.raises(NotFound, match="ghost"):
+        workspace.start_run("shop", body({"pipeline": "customer_totals", "fabric": "ghost"}))
+
+
+def test_a_fabric_without_an_engine_yet_says_so(workspace: Workspace) -> None:
+    workspace.put_fabric("shop", "pg", body({"kind": "postgres", "options": {"host": "db"}}))
+    for call in (
+        lambda: workspace.preview(
+            "shop", "customer_totals", body({"gem": "orders", "fabric": "pg"})
+        ),
+        lambda: workspace.start_run("shop", body({"pipeline": "customer_totals", "fabric": "pg"})),
+    ):
+        with pytest.raises(EngineError, match="not available yet"):
+            call()
+    assert workspace.list_runs("shop") == []
+
+
+def test_testing_the_in_memory_fabric_runs_a_statement(workspace: Workspace) -> None:
+    result = workspace.test_fabric("shop", "in-memory")
+    assert result["ok"] is True, result
+    assert "SELECT 1" in result["message"]
+    assert 0 <= result["seconds"] < 60
+
+
+def test_testing_a_fabric_reports_what_keeps_it_from_working(workspace: Workspace) -> None:
+    secret = "never-shown-4711"
+    workspace.put_fabric(
+        "shop", "pg", body({"kind": "postgres", "secrets": {"password": secret, "token": None}})
+    )
+    missing = workspace.test_fabric("shop", "pg")
+    assert missing["ok"] is False
+    assert "'token'" in missing["message"] and "'password'" not in missing["message"]
+    workspace.put_fabric("shop", "pg", body({"kind": "postgres", "secrets": {"password": MASK}}))
+    unavailable = workspace.test_fabric("shop", "pg")
+    assert unavailable["ok"] is False
+    assert "not available yet" in unavailable["message"]
+    assert secret not in json.dumps([missing, unavailable])
+    workspace.put_fabric(
+        "shop", "away", body({"kind": "duckdb", "options": {"database": "../../away.duckdb"}})
+    )
+    away = workspace.test_fabric("shop", "away")
+    assert away["ok"] is False
+    assert "outside the server root" in away["message"]
+    (workspace.root / "shop" / "folder.duckdb").mkdir()
+    workspace.put_fabric(
+        "shop", "folder", body({"kind": "duckdb", "options": {"database": "folder.duckdb"}})
+    )
+    assert workspace.test_fabric("shop", "folder")["ok"] is False
+    workspace.put_fabric(
+        "shop", "in-file", body({"kind": "duckdb", "options": {"database": "data/orders.csv/x"}})
+    )
+    in_file = workspace.test_fabric("shop", "in-file")
+    assert in_file["ok"] is False
+    assert "cannot open data/orders.csv/x" in in_file["message"]
+    with pytest.raises(EngineError, match="cannot open"):
+        workspace.preview("shop", "customer_totals", body({"gem": "orders", "fabric": "in-file"}))
+    with pytest.raises(NotFound):
+        workspace.test_fabric("shop", "ghost")
+    with pytest.raises(ValidationError):
+        workspace.test_fabric("shop", "in-memory", body({"extra": 1}))

@@ -72,6 +72,7 @@ class RunRecord:
     pipeline: str
     mode: RunMode
     parameters: dict[str, Any]
+    fabric: str
     status: RunStatus = "queued"
     created: float = field(default_factory=time.time)
     started: float | None = None
@@ -88,6 +89,7 @@ class RunRecord:
             "id": self.id,
             "project": self.project,
             "pipeline": self.pipeline,
+            "fabric": self.fabric,
             "mode": self.mode,
             "parameters": dict(self.parameters),
             "status": self.status,
@@ -129,11 +131,14 @@ class RunManager:
         engine: DuckDBEngine,
         parameters: Mapping[str, Any] | None = None,
         mode: RunMode = "fused",
+        *,
+        fabric: str,
     ) -> dict[str, Any]:
         """Queue a run of ``pipeline`` on a session of ``engine``; returns its record at once.
 
-        ``project`` is how callers name the project (it is echoed in the record);
-        ``project_root`` identifies it, so that runs of one project queue behind each other.
+        ``project`` is how callers name the project (it is echoed in the record, like
+        ``fabric``, the name of the fabric ``engine`` belongs to); ``project_root`` identifies
+        it, so that runs of one project queue behind each other, whatever their fabric.
         """
         record = RunRecord(
             id=uuid.uuid4().hex,
@@ -141,6 +146,7 @@ class RunManager:
             pipeline=pipeline.name,
             mode=mode,
             parameters=dict(parameters or {}),
+            fabric=fabric,
             gems={g.id: GemRun(g.id, g.kind) for g in pipeline.gems},
         )
         with self._lock:

@@ -22,6 +22,7 @@ from prophecy_jupyter.gems.base import (
     quoted,
 )
 from prophecy_jupyter.gems.transform import NamedExpression, check_unique
+from prophecy_jupyter.model.pipeline import json_number
 
 ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
@@ -88,6 +89,8 @@ def value_label(value: PivotValue) -> str:
     """How a pivot value appears in an output column name."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float):
+        return json_number(value)  # as the saved document spells it: 2.0 is saved as 2
     return str(value)
 
 

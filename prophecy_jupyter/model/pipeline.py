@@ -8,7 +8,10 @@ scheduler all read and write. Loading is total: whatever bytes arrive, the resul
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Iterator
+from json.encoder import encode_basestring
 from typing import Any, Literal, NoReturn
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -212,9 +215,117 @@ def load_pipeline(source: bytes | str | dict[str, Any]) -> Pipeline:
 
 
 def dump_pipeline(pipeline: Pipeline) -> str:
-    """Serialise deterministically (sorted keys, 2-space indent, final newline) for clean diffs."""
+    """Serialise canonically (sorted keys, 2-space indent, final newline) for clean diffs.
+
+    The text is `canonical_json`'s: byte for byte what JavaScript's ``JSON.stringify`` writes
+    for the same document with its keys sorted, so a pipeline saved by the Studio's editor
+    and one saved here are the same file.
+    """
     data = pipeline.model_dump(mode="json", by_alias=True, exclude_none=True)
-    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return canonical_json(data) + "\n"
+
+
+def canonical_json(value: Any) -> str:
+    """JSON text of ``value`` as ``JSON.stringify(value, null, 2)`` writes it once every
+    object's keys are sorted:
+
+    - numbers as JavaScript spells them: an integral number as an integer (``40``, not
+      ``40.0``), others in the shortest form that reads back the same (`json_number`);
+    - keys sorted as JavaScript sorts strings (by UTF-16 code unit), except that keys which
+      are array indices (``"0"``, ``"17"``) come first in numeric order, as JavaScript objects
+      keep them whatever the order they were added in;
+    - text unescaped beyond what JSON requires (``"``, ``\\``, control characters);
+    - two spaces of indent per level, ``": "`` after keys, ``[]`` and ``{}`` when empty.
+    """
+    out: list[str] = []
+    _write_json(value, "", out)
+    return "".join(out)
+
+
+def _write_json(value: Any, indent: str, out: list[str]) -> None:
+    if isinstance(value, str):
+        out.append(encode_basestring(value))
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        out.append(str(value))
+    elif isinstance(value, float):
+        out.append(json_number(value))
+    elif isinstance(value, dict):
+        if not value:
+            out.append("{}")
+            return
+        inner = indent + "  "
+        separator = "{\n"
+        for key in _key_order(value):
+            out.append(separator + inner + encode_basestring(key) + ": ")
+            _write_json(value[key], inner, out)
+            separator = ",\n"
+        out.append("\n" + indent + "}")
+    elif isinstance(value, list | tuple):
+        if not value:
+            out.append("[]")
+            return
+        inner = indent + "  "
+        separator = "[\n"
+        for item in value:
+            out.append(separator + inner)
+            _write_json(item, inner, out)
+            separator = ",\n"
+        out.append("\n" + indent + "]")
+    else:
+        raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+_ARRAY_INDEX = re.compile(r"0|[1-9][0-9]{0,9}")
+_MAX_ARRAY_INDEX = 2**32 - 2
+
+
+def _is_array_index(key: str) -> bool:
+    return _ARRAY_INDEX.fullmatch(key) is not None and int(key) <= _MAX_ARRAY_INDEX
+
+
+def _key_order(mapping: dict[str, Any]) -> list[str]:
+    if not all(isinstance(key, str) for key in mapping):
+        raise TypeError("JSON object keys must be strings")
+    indices = sorted((k for k in mapping if _is_array_index(k)), key=int)
+    names = sorted(
+        (k for k in mapping if not _is_array_index(k)),
+        key=lambda k: k.encode("utf-16-be", "surrogatepass"),
+    )
+    return indices + names
+
+
+def json_number(value: float) -> str:
+    """A finite float as JavaScript writes it (``Number.prototype.toString``): the shortest
+    digits that read back as the same float (those of Python's ``repr``), as an integer when
+    integral and below 10²¹ (``40``, ``1e+21``), in positional notation from 10⁻⁶ up
+    (``0.00001``, not ``1e-05``), and with an unpadded exponent otherwise (``1e-7``)."""
+    if not math.isfinite(value):
+        raise ValueError(f"{value!r} has no JSON spelling")
+    if value == 0:
+        return "0"  # -0 included
+    sign = "-" if value < 0 else ""
+    mantissa, _, exponent = repr(abs(value)).partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = (whole + fraction).lstrip("0")
+    point = int(exponent or "0") + len(whole) - (len(whole + fraction) - len(digits))
+    trimmed = digits.rstrip("0")
+    k, n = len(trimmed), point  # value = 0.<trimmed> x 10^n
+    if k <= n <= 21:
+        text = trimmed + "0" * (n - k)
+    elif 0 < n <= 21:
+        text = trimmed[:n] + "." + trimmed[n:]
+    elif -6 < n <= 0:
+        text = "0." + "0" * -n + trimmed
+    else:
+        power = f"e{'+' if n - 1 >= 0 else '-'}{abs(n - 1)}"
+        text = trimmed[0] + ("." + trimmed[1:] if k > 1 else "") + power
+    return sign + text
 
 
 def pipeline_json_schema() -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""A project is a folder: ``prophecy_project.yml``, ``pipelines/*.json`` and its data.
+"""A project is a folder: ``prophecy_project.yml``, ``pipelines/*.pipeline.json`` and its data.
 
 `Project` is the one way every front door finds pipelines, so paths and names are resolved
 the same everywhere.
@@ -25,6 +25,28 @@ from prophecy_jupyter.model.pipeline import (
 
 PROJECT_FILE = "prophecy_project.yml"
 PIPELINE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+PIPELINE_SUFFIX = ".pipeline.json"
+"""A pipeline's file is ``pipelines/<name>.pipeline.json``: the suffix tells editors (JupyterLab
+opens such files with the pipeline editor) that the JSON file is a pipeline."""
+
+
+def pipeline_file_name(name: str) -> str:
+    return name + PIPELINE_SUFFIX
+
+
+def pipeline_name_of(path: Path) -> str | None:
+    """The pipeline a file holds, by its name: the stem before `PIPELINE_SUFFIX`, or ``None``
+    when the file is not a pipeline's."""
+    if not path.name.endswith(PIPELINE_SUFFIX):
+        return None
+    name = path.name[: -len(PIPELINE_SUFFIX)]
+    return name if PIPELINE_NAME.match(name) else None
+
+
+def pipeline_names_in(folder: Path) -> list[str]:
+    """The names of the pipeline files in ``folder``, sorted."""
+    found = (pipeline_name_of(p) for p in folder.glob("*" + PIPELINE_SUFFIX))
+    return sorted(name for name in found if name is not None)
 
 
 class ProjectConfig(BaseModel):
@@ -72,14 +94,14 @@ class Project:
         return database if database == ":memory:" else str(self.root / database)
 
     def pipeline_names(self) -> list[str]:
-        return sorted(p.stem for p in self.pipelines_dir.glob("*.json"))
+        return pipeline_names_in(self.pipelines_dir)
 
     def pipeline_path(self, name: str) -> Path:
         if not PIPELINE_NAME.match(name):
             raise ValidationError(
                 [Issue("name", f"invalid pipeline name {name!r}: use letters, digits, _ . -")]
             )
-        return self.pipelines_dir / f"{name}.json"
+        return self.pipelines_dir / pipeline_file_name(name)
 
     def load_pipeline(self, name: str) -> Pipeline:
         path = self.pipeline_path(name)

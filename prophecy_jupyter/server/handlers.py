@@ -41,7 +41,7 @@ from prophecy_jupyter.workspace import Workspace
 T = TypeVar("T")
 
 LONG_WORK = ThreadPoolExecutor(max_workers=8, thread_name_prefix="prophecy-preview")
-"""Threads for previews; started on demand."""
+"""Threads for previews and connection tests; started on demand."""
 Method = TypeVar("Method", bound=Callable[..., Awaitable[None]])
 
 API_PREFIX = "/prophecy/api/v1"
@@ -273,16 +273,30 @@ class PipelineHandler(ProphecyHandler):
         await self.finish()
 
 
+class PipelineRenameHandler(ProphecyHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        document, etag = await self.call(
+            self.workspace.rename_pipeline,
+            self.project,
+            name,
+            self.request.body,
+            self.request.headers.get("If-Match"),
+        )
+        self.set_header("ETag", etag)
+        self.set_header(
+            "Location", self.api_url("pipelines", document["name"], project=self.project)
+        )
+        await self.reply(document)
+
+
 class ValidateHandler(ProphecyHandler):
     @web.authenticated
     @authorized_to("read")
     async def post(self, name: str) -> None:
-        issues = await self.call(self.workspace.validate, self.project, name, self.request.body)
         await self.reply(
-            {
-                "valid": not any(i.severity == "error" for i in issues),
-                "issues": [i.to_dict() for i in issues],
-            }
+            await self.call(self.workspace.validation_report, self.project, name, self.request.body)
         )
 
 
@@ -370,12 +384,23 @@ class FabricHandler(ProphecyHandler):
         await self.finish()
 
 
+class FabricTestHandler(ProphecyHandler):
+    @web.authenticated
+    @authorized_to("execute")
+    async def post(self, name: str) -> None:
+        # Opening a warehouse may wait for another process to let go of it.
+        await self.reply(
+            await self.call_long(self.workspace.test_fabric, self.project, name, self.request.body)
+        )
+
+
 ROUTES: tuple[tuple[str, type[ProphecyHandler]], ...] = (
     ("/gems", GemsHandler),
     ("/projects", ProjectsHandler),
     ("/project", ProjectHandler),
     ("/pipelines", PipelinesHandler),
     ("/pipelines/{name}", PipelineHandler),
+    ("/pipelines/{name}/rename", PipelineRenameHandler),
     ("/pipelines/{name}/validate", ValidateHandler),
     ("/pipelines/{name}/compile", CompileHandler),
     ("/pipelines/{name}/preview", PreviewHandler),
@@ -384,5 +409,6 @@ ROUTES: tuple[tuple[str, type[ProphecyHandler]], ...] = (
     ("/runs/{run_id}/cancel", RunCancelHandler),
     ("/fabrics", FabricsHandler),
     ("/fabrics/{name}", FabricHandler),
+    ("/fabrics/{name}/test", FabricTestHandler),
 )
 """Every route, as the path templates of ``openapi.yaml`` (below `API_PREFIX`)."""

@@ -1,0 +1,327 @@
+/**
+ * The Studio's REST client: one typed function per route of `/prophecy/api/v1`.
+ *
+ * Requests go through JupyterLab's `ServerConnection`, so they carry the user's token or
+ * login cookie and XSRF header like every other JupyterLab request.
+ */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+import {
+  ICompiled,
+  IFabric,
+  IFabricTest,
+  IGemKind,
+  IIssue,
+  IPipelineDocument,
+  IPipelineSummary,
+  IPreview,
+  IProjectSummary,
+  IRun,
+  IValidation
+} from './types';
+
+const PREFIX = 'prophecy/api/v1';
+
+/** An answer other than 2xx, with the JSON error body's code, message and issues. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly issues: IIssue[] = [],
+    readonly gemId?: string
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+
+  /** The request was cancelled by a newer one or by the user. */
+  get cancelled(): boolean {
+    return this.code === 'cancelled';
+  }
+}
+
+interface IResponse<T> {
+  data: T;
+  etag: string | null;
+}
+
+async function request<T>(
+  path: string,
+  init: RequestInit & { project?: string | null } = {}
+): Promise<IResponse<T>> {
+  const settings = ServerConnection.makeSettings();
+  let url = URLExt.join(settings.baseUrl, PREFIX, path);
+  if (init.project) {
+    url += `?project=${encodeURIComponent(init.project)}`;
+  }
+  const headers = new Headers(init.headers);
+  if (init.body !== undefined && !headers.has('Content-Type')) {
+    headers.set('Content-Type', 'application/json');
+  }
+  let response: Response;
+  try {
+    // 'no-cache' revalidates without the timestamp query argument that JupyterLab adds
+    // for 'no-store', which the API would refuse as an unknown argument.
+    response = await ServerConnection.makeRequest(
+      url,
+      { cache: 'no-cache', ...init, headers },
+      settings
+    );
+  } catch (error) {
+    throw new ApiError(0, 'network', `cannot reach the server: ${error}`);
+  }
+  const text = await response.text();
+  let body: unknown = null;
+  if (text) {
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = null;
+    }
+  }
+  if (!response.ok) {
+    const error = (body as { error?: Record<string, unknown> } | null)?.error;
+    throw new ApiError(
+      response.status,
+      String(error?.code ?? 'http_error'),
+      String(
+        error?.message ?? (response.statusText || `HTTP ${response.status}`)
+      ),
+      (error?.issues as IIssue[] | undefined) ?? [],
+      error?.gem_id as string | undefined
+    );
+  }
+  return { data: body as T, etag: response.headers.get('ETag') };
+}
+
+function json(body: unknown): string {
+  return JSON.stringify(body);
+}
+
+const pipelinePath = (name: string, action = ''): string =>
+  `pipelines/${encodeURIComponent(name)}${action ? `/${action}` : ''}`;
+
+export async function gems(): Promise<IGemKind[]> {
+  return (await request<{ gems: IGemKind[] }>('gems')).data.gems;
+}
+
+export async function projects(): Promise<IProjectSummary[]> {
+  return (await request<{ projects: IProjectSummary[] }>('projects')).data
+    .projects;
+}
+
+export async function pipelines(project: string): Promise<IPipelineSummary[]> {
+  return (
+    await request<{ pipelines: IPipelineSummary[] }>('pipelines', { project })
+  ).data.pipelines;
+}
+
+export async function createPipeline(
+  project: string,
+  name: string
+): Promise<IPipelineDocument> {
+  const document = { version: 1, name, gems: [], connections: [] };
+  return (
+    await request<IPipelineDocument>('pipelines', {
+      project,
+      method: 'POST',
+      body: json(document)
+    })
+  ).data;
+}
+
+export async function readPipeline(
+  project: string,
+  name: string
+): Promise<IResponse<IPipelineDocument>> {
+  return request<IPipelineDocument>(pipelinePath(name), { project });
+}
+
+export async function renamePipeline(
+  project: string,
+  name: string,
+  newName: string
+): Promise<IPipelineDocument> {
+  const { etag } = await readPipeline(project, name);
+  return (
+    await request<IPipelineDocument>(pipelinePath(name, 'rename'), {
+      project,
+      method: 'POST',
+      headers: { 'If-Match': etag ?? '*' },
+      body: json({ name: newName })
+    })
+  ).data;
+}
+
+export async function deletePipeline(
+  project: string,
+  name: string
+): Promise<void> {
+  const { etag } = await readPipeline(project, name);
+  await request<null>(pipelinePath(name), {
+    project,
+    method: 'DELETE',
+    headers: { 'If-Match': etag ?? '*' }
+  });
+}
+
+/** What the editor sends about the pipeline it shows: its unsaved draft and parameters. */
+export interface IDraft {
+  project: string;
+  name: string;
+  pipeline: IPipelineDocument;
+  parameters?: Record<string, unknown>;
+}
+
+export async function validate(draft: IDraft): Promise<IValidation> {
+  return (
+    await request<IValidation>(pipelinePath(draft.name, 'validate'), {
+      project: draft.project,
+      method: 'POST',
+      body: json({
+        pipeline: draft.pipeline,
+        parameters: draft.parameters ?? {}
+      })
+    })
+  ).data;
+}
+
+export async function compile(
+  draft: IDraft,
+  dialect: string,
+  gem?: string
+): Promise<ICompiled> {
+  const body: Record<string, unknown> = {
+    pipeline: draft.pipeline,
+    parameters: draft.parameters ?? {},
+    dialect
+  };
+  if (gem) {
+    body.gem = gem;
+  }
+  return (
+    await request<ICompiled>(pipelinePath(draft.name, 'compile'), {
+      project: draft.project,
+      method: 'POST',
+      body: json(body)
+    })
+  ).data;
+}
+
+export async function preview(
+  draft: IDraft,
+  gem: string,
+  limit: number,
+  fabric?: string
+): Promise<IPreview> {
+  const body: Record<string, unknown> = {
+    pipeline: draft.pipeline,
+    parameters: draft.parameters ?? {},
+    gem,
+    limit
+  };
+  if (fabric) {
+    body.fabric = fabric;
+  }
+  return (
+    await request<IPreview>(pipelinePath(draft.name, 'preview'), {
+      project: draft.project,
+      method: 'POST',
+      body: json(body)
+    })
+  ).data;
+}
+
+export async function cancelPreview(
+  project: string,
+  name: string
+): Promise<boolean> {
+  return (
+    await request<{ cancelled: boolean }>(pipelinePath(name, 'preview'), {
+      project,
+      method: 'DELETE'
+    })
+  ).data.cancelled;
+}
+
+export async function startRun(
+  project: string,
+  pipeline: string,
+  options: {
+    mode?: string;
+    parameters?: Record<string, unknown>;
+    fabric?: string;
+  } = {}
+): Promise<IRun> {
+  const body: Record<string, unknown> = {
+    pipeline,
+    mode: options.mode ?? 'staged',
+    parameters: options.parameters ?? {}
+  };
+  if (options.fabric) {
+    body.fabric = options.fabric;
+  }
+  return (
+    await request<IRun>('runs', { project, method: 'POST', body: json(body) })
+  ).data;
+}
+
+export async function getRun(id: string): Promise<IRun> {
+  return (await request<IRun>(`runs/${encodeURIComponent(id)}`)).data;
+}
+
+export async function listRuns(project: string): Promise<IRun[]> {
+  return (await request<{ runs: IRun[] }>('runs', { project })).data.runs;
+}
+
+export async function cancelRun(id: string): Promise<IRun> {
+  return (
+    await request<IRun>(`runs/${encodeURIComponent(id)}/cancel`, {
+      method: 'POST'
+    })
+  ).data;
+}
+
+export async function fabrics(project: string): Promise<IFabric[]> {
+  return (await request<{ fabrics: IFabric[] }>('fabrics', { project })).data
+    .fabrics;
+}
+
+export async function putFabric(
+  project: string,
+  fabric: IFabric
+): Promise<IFabric> {
+  const { name, ...rest } = fabric;
+  return (
+    await request<IFabric>(`fabrics/${encodeURIComponent(name)}`, {
+      project,
+      method: 'PUT',
+      body: json(rest)
+    })
+  ).data;
+}
+
+export async function deleteFabric(
+  project: string,
+  name: string
+): Promise<void> {
+  await request<null>(`fabrics/${encodeURIComponent(name)}`, {
+    project,
+    method: 'DELETE'
+  });
+}
+
+export async function testFabric(
+  project: string,
+  name: string
+): Promise<IFabricTest> {
+  return (
+    await request<IFabricTest>(`fabrics/${encodeURIComponent(name)}/test`, {
+      project,
+      method: 'POST',
+      body: '{}'
+    })
+  ).data;
+}

@@ -1,0 +1,15 @@
+/** Which project and pipeline a file of the server is. */
+
+/** Where a pipeline file sits: its project folder and its name, when it is in one. */
+export interface IPipelineLocation {
+  project: string;
+  name: string;
+}
+
+const PIPELINE_FILE = /^(?:(.*)\/)?pipelines\/([^/]+)\.pipeline\.json$/;
+
+/** `team/shop/pipelines/orders.pipeline.json` → project `team/shop`, name `orders`. */
+export function locatePipeline(path: string): IPipelineLocation | null {
+  const match = PIPELINE_FILE.exec(path);
+  return match ? { project: match[1] ?? '', name: match[2] } : null;
+}
