@@ -249,6 +249,16 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     const sidebar = new StudioSidebar({
       openPipeline: path => void docManager.openOrReveal(path, FACTORY),
+      pipelineMoved: (from, to) => {
+        // The file moved on the server: an editor still showing it follows, or closes.
+        const widget = docManager.findWidget(from, FACTORY);
+        if (widget) {
+          widget.dispose();
+          if (to) {
+            void docManager.openOrReveal(to, FACTORY);
+          }
+        }
+      },
       settings
     });
     sidebar.title.icon = pipelineIcon;

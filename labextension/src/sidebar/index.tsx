@@ -18,6 +18,8 @@ import { RunsSection } from './runs';
 export interface ISidebarOptions {
   /** Open a pipeline file (path relative to the server root) in the pipeline editor. */
   openPipeline: (path: string) => void;
+  /** A pipeline file was renamed (`to` is its new path) or deleted (`to` is null). */
+  pipelineMoved?: (from: string, to: string | null) => void;
   settings: StudioSettings;
 }
 
@@ -26,6 +28,7 @@ type Message = Parameters<Widget['processMessage']>[0];
 
 interface IStudioPanelProps {
   openPipeline: (path: string) => void;
+  pipelineMoved?: (from: string, to: string | null) => void;
   settings: IStudioSettings;
   /** The panel is on screen: runs are polled only then. */
   visible: boolean;
@@ -81,6 +84,7 @@ function StudioPanel(props: IStudioPanelProps): React.ReactElement {
               project={current.path}
               generation={generation}
               openPipeline={props.openPipeline}
+              pipelineMoved={props.pipelineMoved}
             />
             <FabricsSection
               project={current.path}
@@ -137,6 +141,7 @@ export class StudioSidebar extends ReactWidget {
     return (
       <StudioPanel
         openPipeline={this._options.openPipeline}
+        pipelineMoved={this._options.pipelineMoved}
         settings={this._options.settings.values}
         visible={this.isVisible}
         shown={this._shown}

@@ -31,6 +31,8 @@ export interface IPipelinesSectionProps {
   /** Changes when the lists should be read again. */
   generation: string;
   openPipeline: (path: string) => void;
+  /** Lets open editors follow a rename (`to`) or a deletion (`to` null). */
+  pipelineMoved?: (from: string, to: string | null) => void;
 }
 
 export function PipelinesSection(
@@ -64,6 +66,10 @@ export function PipelinesSection(
     }
     try {
       await api.renamePipeline(project, name, newName);
+      props.pipelineMoved?.(
+        pipelineFile(project, name),
+        pipelineFile(project, newName)
+      );
     } catch (error) {
       await reportError('Cannot rename the pipeline', error);
     }
@@ -81,6 +87,7 @@ export function PipelinesSection(
     }
     try {
       await api.deletePipeline(project, name);
+      props.pipelineMoved?.(pipelineFile(project, name), null);
     } catch (error) {
       await reportError('Cannot delete the pipeline', error);
     }
