@@ -13,6 +13,9 @@
    directly (`benchmarks.magics`).
 5. Studio REST latency, p50/p99 of get pipeline, validate and preview against a real Jupyter
    server on the shop example (`benchmarks.rest`).
+6. Opening a 500-gem pipeline in the Studio, in JupyterLab in headless Chromium, against the
+   same file in JupyterLab's text editor and a 10-gem pipeline (`benchmarks.studio`; skipped
+   when there is no Chromium).
 
 The last line printed is one JSON object with every figure.
 """
@@ -30,7 +33,7 @@ from functools import partial
 from importlib.metadata import version
 from typing import Any
 
-from benchmarks import magics, rest
+from benchmarks import magics, rest, studio
 from benchmarks.tpch_data import EXAMPLE, QUERIES, generate, reference_query, register_views
 from prophecy_jupyter.compiler import CompiledPipeline, compile_pipeline
 from prophecy_jupyter.compiler.preview import preview_gem
@@ -473,6 +476,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
         print(f"  {kind:<10} p50 {figure['p50']:>7.2f}   p99 {figure['p99']:>7.2f}{note}")
 
+    opens: dict[str, float] = {}
+    ratios_open: dict[str, float] = {}
+    if studio.CHROMIUM.exists():
+        opens = studio.measure(args.repeat)
+        print("\nStudio: opening a pipeline in a loaded JupyterLab (median ms)")
+        ratios_open = studio.report(opens)
+    else:
+        print(f"\nStudio: skipped, no Chromium at {studio.CHROMIUM}")
+
     figures: dict[str, Any] = {
         "sf": args.sf,
         "repeat": args.repeat,
@@ -482,12 +494,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "preview_ms": {"max": round(preview_max, 2), "median": round(preview_median, 2)},
         "magics": cells,
         "rest_ms": api,
+        "studio_ms": opens,
+        "studio_ratios": ratios_open,
         "targets": {
             "magic_overhead_ms_max": magics.TARGET_OVERHEAD_MS,
             **{f"rest_{kind}_p99_ms_max": ms for kind, ms in rest.TARGET_P99_MS.items()},
             "tpch_geomean_max": TARGET_GEOMEAN,
             "compile_1000_ms_max": TARGET_COMPILE_1000_MS,
             "preview_ms_max": TARGET_PREVIEW_MS,
+            "studio_open_500_ms_max": studio.TARGET_OPEN_500_MS,
         },
     }
     print(json.dumps(figures, sort_keys=True))

@@ -178,6 +178,14 @@ export function Canvas(props: {
     [model]
   );
 
+  // Stable on purpose: React Flow calls a new handler at once with its own (older)
+  // selection, which would undo a selection the model just made (a dropped gem).
+  const onSelectionChange = React.useCallback(
+    ({ nodes: chosen }: { nodes: GemNodeType[] }) =>
+      model.select(chosen.map(node => node.id)),
+    [model]
+  );
+
   const onDrop = React.useCallback(
     (event: React.DragEvent) => {
       const kind = event.dataTransfer.getData(GEM_MIME);
@@ -225,9 +233,7 @@ export function Canvas(props: {
           }
           model.dispatch({ type: 'moveGems', positions });
         }}
-        onSelectionChange={({ nodes: chosen }) =>
-          model.select(chosen.map(node => node.id))
-        }
+        onSelectionChange={onSelectionChange}
         onDelete={({ nodes: gone, edges: cut }) => {
           model.dispatch({
             type: 'batch',

@@ -122,11 +122,13 @@ function Toolbar(props: {
         className={`jp-Prophecy-validity${errors ? ' jp-mod-error' : ''}`}
         data-testid="prophecy-validity"
       >
-        {model.location
-          ? errors
-            ? `${errors} problem${errors === 1 ? '' : 's'}`
-            : 'Valid'
-          : ''}
+        {!model.location
+          ? ''
+          : !model.checked
+            ? 'Checking…'
+            : errors
+              ? `${errors} problem${errors === 1 ? '' : 's'}`
+              : 'Valid'}
       </span>
     </div>
   );

@@ -36,6 +36,8 @@ export class EditorModel {
   issues: IIssue[] = [];
   columns: Record<string, IColumn[]> = {};
   preview: IPreviewState | null = null;
+  /** The server has judged the document since it was loaded. */
+  checked = false;
   run: IRun | null = null;
   /** Why the document could not be shown (a file that is not a pipeline), if so. */
   loadError: string | null = null;
@@ -90,6 +92,7 @@ export class EditorModel {
   /** Show `document` as loaded from the file: a new start for undo, then validate it. */
   load(document: IPipelineDocument): void {
     this.loadError = null;
+    this.checked = false;
     this.history.reset(document);
     const ids = new Set(document.gems.map(gem => gem.id));
     this.selection = this.selection.filter(id => ids.has(id));
@@ -205,12 +208,14 @@ export class EditorModel {
         pipeline: this.document
       });
       if (request === this._validation && !this._disposed) {
+        this.checked = true;
         this.issues = result.issues;
         this.columns = result.columns ?? {};
         this.notify();
       }
     } catch (error) {
       if (request === this._validation && !this._disposed) {
+        this.checked = true;
         this.issues = issuesOf(error);
         this.notify();
       }

@@ -105,6 +105,8 @@ export class PipelineEditorFactory extends ABCWidgetFactory<
     model.edited.connect((_, document) => {
       written = serializePipeline(document);
       context.model.fromString(written);
+      // Setting the text does not mark a file model dirty by itself.
+      context.model.dirty = true;
     });
     const actions: IEditorActions = {
       save: async () => {
