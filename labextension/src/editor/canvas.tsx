@@ -130,7 +130,8 @@ export function Canvas(props: {
   }, [version, model]);
 
   React.useEffect(() => {
-    controls.fitView = () => void flow.fitView({ padding: 0.1, duration: 200 });
+    controls.fitView = () =>
+      void flow.fitView({ padding: 0.1, duration: 200, maxZoom: 1 });
     controls.center = () => {
       const element = document.querySelector('.jp-Prophecy-flow');
       const box = element?.getBoundingClientRect();
@@ -247,8 +248,9 @@ export function Canvas(props: {
           });
         }}
         onInit={(instance: ReactFlowInstance<GemNodeType, Edge>) =>
-          void instance.fitView({ padding: 0.1 })
+          void instance.fitView({ padding: 0.1, maxZoom: 1 })
         }
+        fitViewOptions={{ padding: 0.1, maxZoom: 1 }}
         deleteKeyCode={['Delete', 'Backspace']}
         multiSelectionKeyCode={['Meta', 'Control']}
         minZoom={0.05}

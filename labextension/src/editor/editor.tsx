@@ -124,7 +124,7 @@ function Toolbar(props: {
       >
         {!model.location
           ? ''
-          : !model.checked
+          : !model.checked || model.pending
             ? 'Checking…'
             : errors
               ? `${errors} problem${errors === 1 ? '' : 's'}`

@@ -38,6 +38,8 @@ export class EditorModel {
   preview: IPreviewState | null = null;
   /** The server has judged the document since it was loaded. */
   checked = false;
+  /** An edit is waiting for the server's verdict: `issues` may be out of date. */
+  pending = false;
   run: IRun | null = null;
   /** Why the document could not be shown (a file that is not a pipeline), if so. */
   loadError: string | null = null;
@@ -194,6 +196,7 @@ export class EditorModel {
     if (!this.location) {
       return;
     }
+    this.pending = true;
     this._validateTimer = window.setTimeout(() => void this.validate(), delay);
   }
 
@@ -209,6 +212,7 @@ export class EditorModel {
       });
       if (request === this._validation && !this._disposed) {
         this.checked = true;
+        this.pending = false;
         this.issues = result.issues;
         this.columns = result.columns ?? {};
         this.notify();
@@ -216,6 +220,7 @@ export class EditorModel {
     } catch (error) {
       if (request === this._validation && !this._disposed) {
         this.checked = true;
+        this.pending = false;
         this.issues = issuesOf(error);
         this.notify();
       }

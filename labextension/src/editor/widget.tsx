@@ -101,6 +101,10 @@ export class PipelineEditorFactory extends ABCWidgetFactory<
       } catch (error) {
         model.failLoad((error as Error).message);
       }
+      // Text that did not come from this editor was read from the file (opening, File ▸
+      // Revert, a reload): the document now is what is on disk. JupyterLab replaces the
+      // text without touching the dirty mark, so it is cleared here.
+      context.model.dirty = false;
     };
     model.edited.connect((_, document) => {
       written = serializePipeline(document);
