@@ -14,8 +14,8 @@
 5. Studio REST latency, p50/p99 of get pipeline, validate and preview against a real Jupyter
    server on the shop example (`benchmarks.rest`).
 6. Opening a 500-gem pipeline in the Studio, in JupyterLab in headless Chromium, against the
-   same file in JupyterLab's text editor and a 10-gem pipeline (`benchmarks.studio`; skipped
-   when there is no Chromium).
+   same file in JupyterLab's text editor and a 10-gem pipeline (`benchmarks.studio`, in
+   Debian's Chromium, which `scripts/setup` installs).
 
 The last line printed is one JSON object with every figure.
 """
@@ -476,14 +476,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
         print(f"  {kind:<10} p50 {figure['p50']:>7.2f}   p99 {figure['p99']:>7.2f}{note}")
 
-    opens: dict[str, float] = {}
-    ratios_open: dict[str, float] = {}
-    if studio.CHROMIUM.exists():
-        opens = studio.measure(args.repeat)
-        print("\nStudio: opening a pipeline in a loaded JupyterLab (median ms)")
-        ratios_open = studio.report(opens)
-    else:
-        print(f"\nStudio: skipped, no Chromium at {studio.CHROMIUM}")
+    opens = studio.measure(args.repeat)
+    print("\nStudio: opening a pipeline in a loaded JupyterLab (median ms)")
+    ratios_open = studio.report(opens)
 
     figures: dict[str, Any] = {
         "sf": args.sf,

@@ -38,20 +38,9 @@ from playwright.sync_api import Page, sync_playwright
 
 from prophecy_jupyter.model import load_pipeline
 from prophecy_jupyter.model.pipeline import dump_pipeline
-from prophecy_jupyter.server.launcher import ServerProcess
+from prophecy_jupyter.server.launcher import CHROMIUM, CHROMIUM_ARGS, ServerProcess
 
 SHOP = Path(__file__).resolve().parent.parent / "examples" / "shop"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 TARGET_OPEN_500_MS = 1500.0
 CHAINS, CHAIN_LENGTH = 50, 10
 FACTORY = "Pipeline Editor"
@@ -212,7 +201,7 @@ def measure(repeat: int = 5) -> dict[str, float]:
         server = ServerProcess(root, app="jupyterlab", args=args, env=env)
         with server, sync_playwright() as driver:
             browser = driver.chromium.launch(
-                executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+                executable_path=str(CHROMIUM), headless=True, args=list(CHROMIUM_ARGS)
             )
             try:
                 page = browser.new_page(viewport={"width": 1500, "height": 950})

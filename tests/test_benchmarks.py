@@ -32,10 +32,17 @@ def test_benchmark_prints_every_figure_as_json_on_its_last_line() -> None:
     assert set(figures["preview_ms"]) == {"max", "median"}
     assert set(figures["rest_ms"]) == {"get", "validate", "preview"}
     assert {"select_42_overhead_ms", "frame_overhead_ms"} <= set(figures["magics"])
+    assert set(figures["studio_ms"]) == {
+        "studio_10",
+        "studio_500",
+        "studio_500_validated",
+        "text_500",
+    }
     numbers = [
         *figures["tpch"].values(),
         *figures["compile_ms"].values(),
         *figures["preview_ms"].values(),
+        *figures["studio_ms"].values(),
     ]
     assert all(isinstance(n, float) and n > 0 for n in numbers)
 

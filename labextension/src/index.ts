@@ -144,15 +144,6 @@ const plugin: JupyterFrontEndPlugin<void> = {
       });
     }
 
-    const current = (): PipelineDocument | null => tracker.currentWidget;
-    const onCurrent = (act: (widget: PipelineDocument) => void) => () => {
-      const widget = current();
-      if (widget) {
-        act(widget);
-      }
-    };
-    const isEnabled = (): boolean => current() !== null;
-
     app.commands.addCommand(CommandIDs.newPipeline, {
       label: args => (args.isLauncher ? 'New Pipeline' : 'New Pipeline…'),
       caption: 'Create a pipeline in the project shown in the file browser',
@@ -186,53 +177,45 @@ const plugin: JupyterFrontEndPlugin<void> = {
         return docManager.openOrReveal(pipelineFile(project, name), FACTORY);
       }
     });
-    app.commands.addCommand(CommandIDs.run, {
-      label: 'Run Pipeline',
-      caption: 'Save the pipeline, then run every gem',
-      isEnabled,
-      execute: async () => {
-        const widget = current();
-        if (widget) {
-          const editor = widget.content;
-          await runPipeline(editor.model, editor.actions, settings);
+    // Commands that act on the pipeline editor in front.
+    const editorCommands: [
+      string,
+      string,
+      (widget: PipelineDocument) => void | Promise<void>
+    ][] = [
+      [
+        CommandIDs.run,
+        'Run Pipeline',
+        w => runPipeline(w.content.model, w.content.actions, settings)
+      ],
+      [
+        CommandIDs.layout,
+        'Auto-Layout Pipeline',
+        w => layoutPipeline(w.content.model, w.content.controls)
+      ],
+      [CommandIDs.undo, 'Undo Pipeline Edit', w => w.content.model.undo()],
+      [CommandIDs.redo, 'Redo Pipeline Edit', w => w.content.model.redo()],
+      [CommandIDs.copy, 'Copy Gems', w => void w.content.model.copy()],
+      [CommandIDs.paste, 'Paste Gems', w => w.content.model.paste()],
+      [
+        CommandIDs.selectAll,
+        'Select All Gems',
+        w =>
+          w.content.model.select(
+            w.content.model.document.gems.map(gem => gem.id)
+          )
+      ]
+    ];
+    for (const [id, label, act] of editorCommands) {
+      app.commands.addCommand(id, {
+        label,
+        isEnabled: () => tracker.currentWidget !== null,
+        execute: () => {
+          const widget = tracker.currentWidget;
+          return widget ? act(widget) : undefined;
         }
-      }
-    });
-    app.commands.addCommand(CommandIDs.layout, {
-      label: 'Auto-Layout Pipeline',
-      isEnabled,
-      execute: onCurrent(w =>
-        layoutPipeline(w.content.model, w.content.controls)
-      )
-    });
-    app.commands.addCommand(CommandIDs.undo, {
-      label: 'Undo Pipeline Edit',
-      isEnabled,
-      execute: onCurrent(w => w.content.model.undo())
-    });
-    app.commands.addCommand(CommandIDs.redo, {
-      label: 'Redo Pipeline Edit',
-      isEnabled,
-      execute: onCurrent(w => w.content.model.redo())
-    });
-    app.commands.addCommand(CommandIDs.copy, {
-      label: 'Copy Gems',
-      isEnabled,
-      execute: onCurrent(w => w.content.model.copy())
-    });
-    app.commands.addCommand(CommandIDs.paste, {
-      label: 'Paste Gems',
-      isEnabled,
-      execute: onCurrent(w => w.content.model.paste())
-    });
-    app.commands.addCommand(CommandIDs.selectAll, {
-      label: 'Select All Gems',
-      isEnabled,
-      execute: onCurrent(w => {
-        const model = w.content.model;
-        model.select(model.document.gems.map(gem => gem.id));
-      })
-    });
+      });
+    }
     const bindings: [string, string[]][] = [
       [CommandIDs.undo, ['Accel Z']],
       [CommandIDs.redo, ['Accel Shift Z']],

@@ -24,6 +24,22 @@ from types import TracebackType
 
 from prophecy_jupyter.server.handlers import API_PREFIX
 
+CHROMIUM = Path(os.environ.get("PROPHECY_CHROMIUM", "/usr/bin/chromium"))
+"""Debian's Chromium, which browser tests and benchmarks drive (never a downloaded build)."""
+
+CHROMIUM_ARGS = (
+    "--headless=new",
+    "--no-sandbox",  # as root, Chromium refuses to start with its sandbox
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    # No calls home: this machine's network refuses them, many at a time.
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+)
+"""Chromium's command line for a headless run on a machine without a screen or a network."""
+
 
 def free_port() -> int:
     with socket.socket() as probe:

@@ -11,7 +11,6 @@ as ``console.txt`` beside them. A test fails if the page raised an uncaught erro
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import time
@@ -31,20 +30,9 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from prophecy_jupyter.server.launcher import ServerProcess
+from prophecy_jupyter.server.launcher import CHROMIUM, CHROMIUM_ARGS, ServerProcess
 from tests.test_server_support import SHOP, copy_shop
 
-CHROMIUM = Path(os.environ.get("PROPHECY_TEST_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "browser"
 VIEWPORT: ViewportSize = {"width": 1500, "height": 950}
 # JupyterLab's first page load compiles a few MB of JavaScript: slow on a busy 2-core machine.
@@ -117,7 +105,7 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail(f"no Chromium at {CHROMIUM}: scripts/setup installs Debian's chromium")
     browser = playwright.chromium.launch(
-        executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        executable_path=str(CHROMIUM), headless=True, args=list(CHROMIUM_ARGS)
     )
     yield browser
     browser.close()
