@@ -48,3 +48,53 @@ def test_the_sidebar_lists_pipelines_opens_one_and_tests_a_fabric(studio: Studio
     expect(result).to_have_attribute("data-state", "ok", timeout=30_000)
     expect(result).to_contain_text("Connected")
     studio.shot("fabric-tested")
+
+
+def test_add_a_fabric_with_a_secret_that_stays_masked_and_out_of_the_project(
+    studio: Studio,
+) -> None:
+    studio.open()
+    page = studio.page
+    page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab[title='Prophecy Studio']").click()
+    sidebar = page.locator("#prophecy-studio-sidebar")
+    sidebar.get_by_test_id("prophecy-project-select").select_option(label="shop")
+    sidebar.get_by_test_id("prophecy-add-fabric").click()
+    form = sidebar.get_by_test_id("prophecy-fabric-form")
+    form.get_by_test_id("prophecy-fabric-name").fill("warehouse")
+    form.get_by_test_id("prophecy-fabric-kind").select_option("postgres")
+    form.get_by_test_id("prophecy-fabric-add-option").click()
+    option = form.get_by_test_id("prophecy-fabric-option").last
+    option.get_by_test_id("prophecy-fabric-option-key").fill("host")
+    option.get_by_test_id("prophecy-fabric-option-value").fill("db.internal")
+    form.get_by_test_id("prophecy-fabric-add-secret").click()
+    secret = form.get_by_test_id("prophecy-fabric-secret").last
+    secret.get_by_test_id("prophecy-fabric-secret-key").fill("password")
+    secret.get_by_test_id("prophecy-fabric-secret-value").fill("s3cret-value")
+    studio.shot("form-filled")
+    form.get_by_test_id("prophecy-fabric-save").click()
+
+    item = sidebar.locator("[data-testid=prophecy-fabric-item][data-name=warehouse]")
+    expect(item).to_be_visible()
+    fabric_file = studio.lab.shop / "fabrics" / "warehouse.yml"
+    try:
+        text = fabric_file.read_text(encoding="utf-8")
+        assert "db.internal" in text and "password" in text
+        assert "s3cret-value" not in text, "a secret value was written into the project"
+
+        item.get_by_test_id("prophecy-fabric-edit").click()
+        edited = sidebar.get_by_test_id("prophecy-fabric-form")
+        value = edited.get_by_test_id("prophecy-fabric-secret-value")
+        expect(value).to_have_attribute("type", "password")
+        assert value.input_value() != "s3cret-value"
+        expect(edited.get_by_test_id("prophecy-fabric-secret-state")).to_contain_text("stored")
+        assert "s3cret-value" not in (sidebar.inner_html())
+        studio.shot("editing-masked")
+        edited.get_by_test_id("prophecy-fabric-cancel").click()
+
+        item.get_by_test_id("prophecy-fabric-test").click()
+        result = item.get_by_test_id("prophecy-fabric-test-result")
+        expect(result).to_have_attribute("data-state", "failed", timeout=30_000)
+        expect(result).to_contain_text("not available yet")
+        studio.shot("tested")
+    finally:
+        fabric_file.unlink(missing_ok=True)

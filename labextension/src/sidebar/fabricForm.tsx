@@ -180,6 +180,44 @@ function replaced<T extends { id: number }>(rows: T[], row: T): T[] {
   return rows.map(other => (other.id === row.id ? row : other));
 }
 
+/** A titled list of editable rows (options, secrets) with add and remove. */
+function RowGroup<T extends { id: number }>(props: {
+  title: string;
+  noun: string;
+  rows: T[];
+  newRow: () => T;
+  onRows: (rows: T[]) => void;
+  renderRow: (
+    row: T,
+    onChange: (changed: T) => void,
+    onRemove: () => void
+  ) => React.ReactElement;
+  hint?: string;
+}): React.ReactElement {
+  const { rows, onRows } = props;
+  return (
+    <fieldset className="jp-Prophecy-kvGroup">
+      <legend>
+        {props.title}
+        <IconButton
+          icon={addIcon}
+          title={`Add ${props.noun === 'option' ? 'an' : 'a'} ${props.noun}`}
+          testId={`prophecy-fabric-add-${props.noun}`}
+          onClick={() => onRows([...rows, props.newRow()])}
+        />
+      </legend>
+      {rows.map(row =>
+        props.renderRow(
+          row,
+          changed => onRows(replaced(rows, changed)),
+          () => onRows(rows.filter(other => other.id !== row.id))
+        )
+      )}
+      {props.hint && <div className="jp-Prophecy-hint">{props.hint}</div>}
+    </fieldset>
+  );
+}
+
 export function FabricForm(props: IFabricFormProps): React.ReactElement {
   const [draft, setDraft] = React.useState<IFabricDraft>(props.initial);
   const [saving, setSaving] = React.useState(false);
@@ -253,71 +291,37 @@ export function FabricForm(props: IFabricFormProps): React.ReactElement {
           }
         />
       </label>
-      <fieldset className="jp-Prophecy-kvGroup">
-        <legend>
-          Options
-          <IconButton
-            icon={addIcon}
-            title="Add an option"
-            testId="prophecy-fabric-add-option"
-            onClick={() =>
-              setDraft({
-                ...draft,
-                options: [...draft.options, newOptionRow()]
-              })
-            }
-          />
-        </legend>
-        {draft.options.map(row => (
+      <RowGroup
+        title="Options"
+        noun="option"
+        rows={draft.options}
+        newRow={newOptionRow}
+        onRows={options => setDraft({ ...draft, options })}
+        renderRow={(row, onChange, onRemove) => (
           <OptionRow
             key={row.id}
             row={row}
-            onChange={changed =>
-              setDraft({ ...draft, options: replaced(draft.options, changed) })
-            }
-            onRemove={() =>
-              setDraft({
-                ...draft,
-                options: draft.options.filter(other => other.id !== row.id)
-              })
-            }
+            onChange={onChange}
+            onRemove={onRemove}
           />
-        ))}
-      </fieldset>
-      <fieldset className="jp-Prophecy-kvGroup">
-        <legend>
-          Secrets
-          <IconButton
-            icon={addIcon}
-            title="Add a secret"
-            testId="prophecy-fabric-add-secret"
-            onClick={() =>
-              setDraft({
-                ...draft,
-                secrets: [...draft.secrets, newSecretRow()]
-              })
-            }
-          />
-        </legend>
-        {draft.secrets.map(row => (
+        )}
+      />
+      <RowGroup
+        title="Secrets"
+        noun="secret"
+        rows={draft.secrets}
+        newRow={newSecretRow}
+        onRows={secrets => setDraft({ ...draft, secrets })}
+        renderRow={(row, onChange, onRemove) => (
           <SecretRow
             key={row.id}
             row={row}
-            onChange={changed =>
-              setDraft({ ...draft, secrets: replaced(draft.secrets, changed) })
-            }
-            onRemove={() =>
-              setDraft({
-                ...draft,
-                secrets: draft.secrets.filter(other => other.id !== row.id)
-              })
-            }
+            onChange={onChange}
+            onRemove={onRemove}
           />
-        ))}
-        <div className="jp-Prophecy-hint">
-          Secret values are kept in your own secret store, not in the project.
-        </div>
-      </fieldset>
+        )}
+        hint="Secret values are kept in your own secret store, not in the project."
+      />
       {shownProblem ? (
         <Note kind="error" testId="prophecy-fabric-form-problem">
           {shownProblem}
