@@ -143,7 +143,9 @@ def write_project(folder: Path) -> dict[str, tuple[str, int]]:
     """A copy of the shop with the benchmark's pipelines: name → (path from root, gems)."""
     root = folder / "shop"
     root.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(SHOP, root, ignore=shutil.ignore_patterns(".prophecy", "output"))
+    shutil.copytree(
+        SHOP, root, ignore=shutil.ignore_patterns(".prophecy", "output", ".ipynb_checkpoints")
+    )
     written: dict[str, tuple[str, int]] = {}
     for chains in (1, CHAINS):
         name = f"chains_{chains * CHAIN_LENGTH}"

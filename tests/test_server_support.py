@@ -14,7 +14,11 @@ SHOP = Path(__file__).resolve().parent.parent / "examples" / "shop"
 
 def copy_shop(destination: Path) -> Path:
     """The shop project without its warehouse and outputs, as a fresh checkout has it."""
-    shutil.copytree(SHOP, destination, ignore=shutil.ignore_patterns(".prophecy", "output"))
+    shutil.copytree(
+        SHOP,
+        destination,
+        ignore=shutil.ignore_patterns(".prophecy", "output", ".ipynb_checkpoints"),
+    )
     return destination
 
 
