@@ -22,8 +22,7 @@ from prophecy_jupyter.automate.runner import GemRun, RunResult, run_pipeline
 from prophecy_jupyter.compiler import compile_pipeline
 from prophecy_jupyter.compiler.expressions import split_assignments
 from prophecy_jupyter.compiler.preview import preview_gem
-from prophecy_jupyter.engines.base import PreviewResult
-from prophecy_jupyter.engines.duckdb import DuckDBEngine
+from prophecy_jupyter.engines.base import Engine, PreviewResult
 from prophecy_jupyter.errors import Issue, ProphecyError, ValidationError
 from prophecy_jupyter.fabrics import FabricStore
 from prophecy_jupyter.gems.registry import catalog
@@ -53,7 +52,7 @@ class Context:
             return load_pipeline(path.read_bytes())
         return self.project.load_pipeline(ref)
 
-    def engine(self) -> DuckDBEngine:
+    def engine(self) -> Engine:
         """The engine of the project's default fabric."""
         return FabricStore(self.project).engine()
 
@@ -305,7 +304,7 @@ def print_run(result: RunResult) -> None:
 
 
 def show_targets(
-    ctx: Context, engine: DuckDBEngine, pipeline: Pipeline, result: RunResult, limit: int
+    ctx: Context, engine: Engine, pipeline: Pipeline, result: RunResult, limit: int
 ) -> None:
     for gem in result.gems:
         if gem.kind == "Target":

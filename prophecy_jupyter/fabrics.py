@@ -8,9 +8,11 @@ returned by the API, printed or logged. The In-Memory fabric (DuckDB) always exi
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
+from prophecy_jupyter.engines.base import Engine
 from prophecy_jupyter.engines.duckdb import DuckDBEngine
 from prophecy_jupyter.errors import EngineError, Issue, NotFound, ValidationError
 from prophecy_jupyter.model.files import atomic_write_text
@@ -198,23 +201,54 @@ class FabricStore:
                 values[secret] = env
         return values
 
-    def engine(self, name: str | None = None) -> DuckDBEngine:
+    def engine(self, name: str | None = None) -> Engine:
         """An engine for a fabric (the project's default when ``name`` is None)."""
-        return open_engine(self.get(name or self.project.config.default_fabric), self.project)
+        fabric = self.get(name or self.project.config.default_fabric)
+        return open_engine(fabric, self.project, self.resolve_secrets(fabric.name))
 
 
-def open_engine(fabric: Fabric, project: Project | None = None) -> DuckDBEngine:
+ENGINE_OPENERS: dict[str, str] = {
+    "spark": "prophecy_jupyter.engines.spark:open_spark",
+    "livy": "prophecy_jupyter.engines.livy:open_livy",
+    "postgres": "prophecy_jupyter.engines.warehouse:open_postgres",
+    "databricks": "prophecy_jupyter.engines.warehouse:open_databricks",
+    "bigquery": "prophecy_jupyter.engines.warehouse:open_bigquery",
+    "snowflake": "prophecy_jupyter.engines.warehouse:open_snowflake",
+}
+"""Where each kind's engine is made, as ``module:function``; imported on first use so that
+the base install needs none of their client libraries. Each function takes the fabric, its
+secret values and the project (or None) and returns an `Engine`."""
+
+EngineOpener = Callable[[Fabric, Mapping[str, str], Project | None], Engine]
+
+
+def open_engine(
+    fabric: Fabric, project: Project | None = None, secrets: Mapping[str, str] | None = None
+) -> Engine:
     """The engine a fabric describes: the one place an engine kind is looked up, for stored
     fabrics and for those a front door makes up on the spot (a notebook's ``--engine KIND``).
 
     Without a project, database files and relative paths resolve in the working folder.
     """
-    if fabric.kind != "duckdb":
-        raise EngineError(f"fabric '{fabric.name}': {fabric.kind} engines are not available yet")
-    database = str(fabric.options.get("database", ":memory:"))
-    if project is None:
-        return DuckDBEngine(database)
-    return DuckDBEngine(project.resolve_database(database), root=project.root)
+    if fabric.kind == "duckdb":
+        database = str(fabric.options.get("database", ":memory:"))
+        if project is None:
+            return DuckDBEngine(database)
+        return DuckDBEngine(project.resolve_database(database), root=project.root)
+    module_name, _, function = ENGINE_OPENERS[fabric.kind].partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        if exc.name == module_name:
+            raise EngineError(
+                f"fabric '{fabric.name}': {fabric.kind} engines are not available yet"
+            ) from None
+        raise EngineError(
+            f"fabric '{fabric.name}': the {fabric.kind} engine needs a package that is not "
+            f"installed ({exc.name}): pip install 'prophecy-jupyter[{fabric.kind}]'"
+        ) from None
+    opener: EngineOpener = getattr(module, function)
+    return opener(fabric, dict(secrets or {}), project)
 
 
 def parse_fabric(data: dict[str, Any]) -> Fabric:

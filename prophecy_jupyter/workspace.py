@@ -46,8 +46,7 @@ from prophecy_jupyter.automate.runner import RunMode
 from prophecy_jupyter.automate.runs import RunManager, keep_interrupting
 from prophecy_jupyter.compiler import CompiledPipeline, compile_pipeline
 from prophecy_jupyter.compiler.preview import preview_gem
-from prophecy_jupyter.engines.base import PreviewResult
-from prophecy_jupyter.engines.duckdb import DuckDBEngine
+from prophecy_jupyter.engines.base import Engine, PreviewResult
 from prophecy_jupyter.errors import (
     Cancelled,
     Conflict,
@@ -320,11 +319,11 @@ class ActivePreview:
     """A preview in flight: its own engine session, and whether it has been cancelled."""
 
     def __init__(self) -> None:
-        self.session: DuckDBEngine | None = None  # set once the database could be opened
+        self.session: Engine | None = None  # set once the database could be opened
         self.cancelled = False
 
     @property
-    def engine(self) -> DuckDBEngine:
+    def engine(self) -> Engine:
         if self.session is None:
             raise Cancelled("the preview has no engine session")
         return self.session
@@ -350,7 +349,7 @@ class PreviewRegistry:
         self._closed = False
 
     @contextmanager
-    def running(self, key: tuple[Path, str], engine: DuckDBEngine) -> Iterator[ActivePreview]:
+    def running(self, key: tuple[Path, str], engine: Engine) -> Iterator[ActivePreview]:
         """Register a preview under ``key`` on a new session of ``engine``, replacing (and
         cancelling) the one running there.
 
@@ -430,7 +429,7 @@ class Workspace:
         self.secrets = secrets or SecretStore()
         self.runs = RunManager()
         self.previews = PreviewRegistry()
-        self._engines: dict[tuple[Path, str], DuckDBEngine] = {}
+        self._engines: dict[tuple[Path, str], Engine] = {}
         self._engines_lock = threading.Lock()
         self._write_lock = threading.Lock()
 
@@ -504,7 +503,7 @@ class Workspace:
         }
 
     # -- engines ----------------------------------------------------------------------------
-    def engine(self, project: Project, fabric_name: str | None = None) -> DuckDBEngine:
+    def engine(self, project: Project, fabric_name: str | None = None) -> Engine:
         """The engine of one of the project's fabrics (by default its default fabric), made on
         first use and kept: its describe memo lasts, while the warehouse file is held only
         when the engine works. `NotFound` for an unknown fabric, `EngineError` for a kind
@@ -513,7 +512,7 @@ class Workspace:
         fabric = store.get(fabric_name or project.config.default_fabric)
         return self._engine_of(project, fabric)
 
-    def _engine_of(self, project: Project, fabric: Fabric) -> DuckDBEngine:
+    def _engine_of(self, project: Project, fabric: Fabric) -> Engine:
         database = str(fabric.options.get("database", ":memory:"))
         key = (project.root, f"{fabric.name}:{fabric.kind}:{database}")
         with self._engines_lock:
@@ -522,7 +521,8 @@ class Workspace:
                 if fabric.kind == "duckdb" and database != ":memory:":
                     inside_root(self.root, Path(project.resolve_database(database)), "database")
                 try:
-                    engine = open_engine(fabric, project)
+                    secrets = FabricStore(project, self.secrets).resolve_secrets(fabric.name)
+                    engine = open_engine(fabric, project, secrets)
                 except OSError as exc:  # the database's folder cannot be made
                     raise EngineError(
                         f"fabric '{fabric.name}': cannot open {database}: {exc.strerror or exc}"
@@ -669,7 +669,7 @@ class Workspace:
         project: Project,
         pipeline: Pipeline,
         parameters: Mapping[str, Any],
-        engine: DuckDBEngine | None = None,
+        engine: Engine | None = None,
     ) -> CompiledPipeline:
         catalog = engine or self.engine(project)
         return compile_pipeline(pipeline, catalog, parameters, dialect=catalog.dialect)
@@ -913,8 +913,10 @@ class Workspace:
             return False, str(exc)
         if rows != [(1,)]:
             return False, f"fabric '{fabric.name}': SELECT 1 answered {rows!r}"
-        database = fabric.options.get("database", ":memory:")
-        return True, f"fabric '{fabric.name}': DuckDB database {database} answered SELECT 1"
+        if fabric.kind == "duckdb":
+            database = fabric.options.get("database", ":memory:")
+            return True, f"fabric '{fabric.name}': DuckDB database {database} answered SELECT 1"
+        return True, f"fabric '{fabric.name}': {fabric.kind} answered SELECT 1"
 
     def delete_fabric(self, path: str, name: str) -> None:
         store = self._fabrics(path)

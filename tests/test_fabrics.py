@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from prophecy_jupyter.engines.duckdb import DuckDBEngine
 from prophecy_jupyter.errors import EngineError, NotFound, ValidationError
 from prophecy_jupyter.fabrics import IN_MEMORY, Fabric, FabricStore, SecretStore
 from prophecy_jupyter.model import Project, init_project
@@ -99,7 +100,9 @@ def test_invalid_fabric_file_is_a_validation_error(store: FabricStore, project: 
 
 
 def test_default_fabric_engine_is_the_project_duckdb(store: FabricStore, project: Project) -> None:
-    with store.engine() as engine:
+    engine = store.engine()
+    assert isinstance(engine, DuckDBEngine)
+    with engine:
         engine.connection.execute("CREATE TABLE t AS SELECT 1 AS x")
     assert (project.root / ".prophecy" / "warehouse.duckdb").is_file()
 

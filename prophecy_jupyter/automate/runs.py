@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from prophecy_jupyter.automate.runner import GemRun, RunMode, run_pipeline
-from prophecy_jupyter.engines.duckdb import DuckDBEngine
+from prophecy_jupyter.engines.base import Engine
 from prophecy_jupyter.errors import Issue, NotFound, ProphecyError, ValidationError
 from prophecy_jupyter.model.pipeline import Pipeline
 
@@ -81,7 +81,7 @@ class RunRecord:
     error: str | None = None
     issues: list[Issue] = field(default_factory=list)
     cancel_requested: bool = False
-    engine: DuckDBEngine | None = field(default=None, repr=False)
+    engine: Engine | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         end = self.finished if self.finished is not None else time.time()
@@ -128,7 +128,7 @@ class RunManager:
         project: str,
         project_root: Path,
         pipeline: Pipeline,
-        engine: DuckDBEngine,
+        engine: Engine,
         parameters: Mapping[str, Any] | None = None,
         mode: RunMode = "fused",
         *,
@@ -224,7 +224,7 @@ class RunManager:
             del self._runs[record.id]
 
     # -- the worker ------------------------------------------------------------------------
-    def _execute(self, record: RunRecord, pipeline: Pipeline, engine: DuckDBEngine) -> None:
+    def _execute(self, record: RunRecord, pipeline: Pipeline, engine: Engine) -> None:
         with self._lock:
             if record.cancel_requested:
                 return
@@ -241,7 +241,7 @@ class RunManager:
         error: str | None = None
         issues: list[Issue] = []
         gems: list[GemRun] = []
-        session: DuckDBEngine | None = None
+        session: Engine | None = None
         try:
             # Not under the lock, which every reader of the records takes: opening may wait
             # for another process to let go of the database file.

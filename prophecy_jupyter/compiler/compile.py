@@ -18,6 +18,7 @@ from pydantic import ValidationError as PydanticValidationError
 from sqlglot import exp
 
 from prophecy_jupyter.compiler.columns import UNKNOWN, Column
+from prophecy_jupyter.compiler.dialects import render
 from prophecy_jupyter.compiler.expressions import (
     ParameterError,
     coerce_parameter,
@@ -186,7 +187,8 @@ class CompiledPipeline:
         return with_inputs(own.query, upstream, gem_id)
 
     def sql(self, gem_id: str, dialect: str | None = None, pretty: bool = True) -> str:
-        return self.query(gem_id).sql(dialect=dialect or self.dialect, pretty=pretty)
+        """The statement of a gem (its ancestors as CTEs) as SQL text in ``dialect``."""
+        return render(self.query(gem_id), dialect or self.dialect, pretty=pretty)
 
     def targets(self) -> list[str]:
         """Target gems in dependency order."""

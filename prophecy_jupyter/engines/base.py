@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, Self
 
 from sqlglot import exp
 
@@ -62,6 +62,10 @@ class Engine(Protocol):
 
     def preview(self, query: exp.Query, limit: int = 100) -> PreviewResult: ...
 
+    def query(self, query: exp.Query) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Column names and every row of a query (small results: tests, connection checks)."""
+        ...
+
     def write(self, query: exp.Query, spec: WriteSpec) -> int: ...
 
     def materialize(self, name: str, query: exp.Query) -> int:
@@ -84,6 +88,15 @@ class Engine(Protocol):
         """Every row of a query as a data frame of the given kind."""
         ...
 
+    def session(self) -> Engine:
+        """An engine for one piece of work (a preview, a run) that can be cancelled and
+        closed without touching the others; engines without such sessions return themselves."""
+        ...
+
     def cancel(self) -> None: ...
 
     def close(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None: ...
