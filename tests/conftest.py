@@ -14,6 +14,11 @@ from prophecy_jupyter.engines import DuckDBEngine
 from prophecy_jupyter.errors import Issue
 from prophecy_jupyter.model import Pipeline, load_pipeline
 
+# Fixtures of real servers live beside their helpers and are imported to be found by pytest.
+from tests.livy_support import *  # noqa: F403
+from tests.pg_support import *  # noqa: F403
+from tests.spark_support import *  # noqa: F403
+
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[DuckDBEngine]:
