@@ -20,6 +20,7 @@ from rich.table import Table
 
 from prophecy_jupyter.automate.runner import GemRun, RunResult, run_pipeline
 from prophecy_jupyter.compiler import compile_pipeline
+from prophecy_jupyter.compiler.dialects import dialect_issues
 from prophecy_jupyter.compiler.expressions import split_assignments
 from prophecy_jupyter.compiler.preview import preview_gem
 from prophecy_jupyter.engines.base import Engine, PreviewResult
@@ -30,7 +31,8 @@ from prophecy_jupyter.gems.sources import TargetProps, written_relation
 from prophecy_jupyter.model import Pipeline, Project, init_project, load_pipeline
 
 console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
+# soft_wrap: an error is one line whatever the width, also when stderr is not a terminal.
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class Context:
@@ -71,12 +73,12 @@ def reported(ctx: Context) -> Iterator[None]:
         if ctx.debug:
             raise
         for issue in exc.issues:
-            errors.print(f"error: {issue}", markup=False)
+            errors.print(f"error: {_first_line(str(issue))}", markup=False)
         sys.exit(1)
     except ProphecyError as exc:
         if ctx.debug:
             raise
-        fail(str(exc))
+        fail(_first_line(str(exc)))
 
 
 def parse_params(values: Sequence[str]) -> dict[str, str]:
@@ -139,7 +141,9 @@ def validate(ctx: Context, pipelines: tuple[str, ...], params: tuple[str, ...], 
                 except ValidationError as exc:
                     found[ref] = exc.issues
                     continue
-                found[ref] = compile_pipeline(pipeline, engine, values).issues
+                found[ref] = compile_pipeline(
+                    pipeline, engine, values, ctx.project.config.dialect
+                ).issues
     if fmt == "json":
         click.echo(json.dumps({k: [i.to_dict() for i in v] for k, v in found.items()}, indent=2))
     else:
@@ -170,8 +174,13 @@ def compile_command(
     """Print the SQL of a pipeline's targets, or of one gem."""
     values = parse_params(params)
     with reported(ctx), ctx.engine() as engine:
-        compiled = compile_pipeline(ctx.pipeline(pipeline), engine, values)
+        compiled = compile_pipeline(
+            ctx.pipeline(pipeline), engine, values, ctx.project.config.dialect
+        )
         compiled.raise_for_issues()
+        refused = dialect_issues(compiled, dialect) if dialect else []
+        if refused:
+            raise ValidationError(refused)
         gems = [gem] if gem else compiled.targets()
         statements = {g: compiled.sql(g, dialect=dialect) for g in gems}
         if fmt == "json":
@@ -200,7 +209,9 @@ def preview(
     """Show the first rows of any gem's output."""
     values = parse_params(params)
     with reported(ctx), ctx.engine() as engine:
-        compiled = compile_pipeline(ctx.pipeline(pipeline), engine, values)
+        compiled = compile_pipeline(
+            ctx.pipeline(pipeline), engine, values, ctx.project.config.dialect
+        )
         result = preview_gem(compiled, engine, gem, limit)
     if fmt == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))
@@ -255,6 +266,7 @@ def run(
                 own,
                 mode,  # type: ignore[arg-type]
                 None if fmt == "json" else print_progress,
+                dialect=ctx.project.config.dialect,
             )
             results.append(result)
             if fmt == "text":
@@ -328,6 +340,298 @@ def print_preview(title: str, result: PreviewResult) -> None:
 
 def _cell(value: Any) -> str:
     return "NULL" if value is None else str(value)
+
+
+# -- fabrics -------------------------------------------------------------------------------
+@main.group()
+def fabric() -> None:
+    """List, add and test the project's fabrics; import sparkmagic's Livy endpoints."""
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
+sparkmagic_option = click.option(
+    "--sparkmagic-config",
+    "sparkmagic_config",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="sparkmagic's config.json (default: ~/.sparkmagic/config.json, or "
+    "$SPARKMAGIC_CONF_DIR/$SPARKMAGIC_CONF_FILE).",
+)
+
+
+@fabric.command(name="list")
+@sparkmagic_option
+@json_format
+@click.pass_obj
+def fabric_list(ctx: Context, sparkmagic_config: str | None, fmt: str) -> None:
+    """List the fabrics: name, kind, default mark, whether each secret is set; Livy
+    endpoints of a sparkmagic configuration are offered until imported."""
+    from prophecy_jupyter.errors import EngineError
+    from prophecy_jupyter.fabrics import IN_MEMORY
+    from prophecy_jupyter.sparkmagic import offered
+
+    entries: list[dict[str, Any]] = []
+    with reported(ctx):
+        store = FabricStore(ctx.project)
+        default = ctx.project.config.default_fabric
+        for stored in store.list():
+            status = store.secret_status(stored.name)
+            entries.append(
+                {
+                    "name": stored.name,
+                    "kind": stored.kind,
+                    "default": stored.name == default,
+                    "secrets": {k: "set" if v else "unset" for k, v in status.items()},
+                    "source": "built-in" if stored.name == IN_MEMORY else "project",
+                }
+            )
+        try:
+            offers = offered(store, sparkmagic_config)
+        except EngineError as exc:
+            click.echo(f"warning: {_first_line(str(exc))}", err=True)
+            offers = []
+        for endpoint in offers:
+            entries.append(
+                {
+                    "name": endpoint.fabric.name,
+                    "kind": endpoint.fabric.kind,
+                    "default": False,
+                    "secrets": {k: "set" for k in endpoint.fabric.secrets},
+                    "source": "offered (sparkmagic)",
+                    "url": endpoint.url,
+                }
+            )
+    if fmt == "json":
+        click.echo(json.dumps(entries, indent=2))
+        return
+    rows = [("name", "kind", "default", "secrets", "source")]
+    for entry in entries:
+        secrets = ", ".join(f"{k}: {v}" for k, v in entry["secrets"].items())
+        mark = "*" if entry["default"] else ""
+        rows.append((entry["name"], entry["kind"], mark, secrets or "-", entry["source"]))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:  # plain columns: never wrapped or cut, whatever the terminal's width
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _assignment(text: str, option: str) -> tuple[str, str]:
+    name, equals, value = text.partition("=")
+    if not equals or not name.strip():
+        raise click.BadParameter(f"expected NAME=VALUE, got {text!r}", param_hint=option)
+    return name.strip(), value
+
+
+def _option_value(text: str) -> str | int | float | bool:
+    """``5432`` as a number, ``true``/``false`` as booleans, anything else as text."""
+    lowered = text.strip().lower()
+    if lowered in {"true", "false"}:
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text
+
+
+@fabric.command(name="add")
+@click.argument("name")
+@click.option(
+    "--kind",
+    required=True,
+    type=click.Choice(
+        ["duckdb", "spark", "livy", "postgres", "databricks", "bigquery", "snowflake"]
+    ),
+)
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help="A setting.")
+@click.option(
+    "--secret",
+    "secrets",
+    multiple=True,
+    metavar="NAME[=VALUE]",
+    help="A secret setting. Without a value it is asked for (hidden), unless "
+    "$PROPHECY_SECRET_<FABRIC>_<NAME> holds it. Values go to the per-user secret store.",
+)
+@click.option("--description", default=None)
+@click.option("--replace", is_flag=True, help="Replace a fabric of the same name.")
+@click.option("--no-prompt", is_flag=True, help="Leave secrets without a value unset.")
+@click.pass_obj
+def fabric_add(
+    ctx: Context,
+    name: str,
+    kind: str,
+    options: tuple[str, ...],
+    secrets: tuple[str, ...],
+    description: str | None,
+    replace: bool,
+    no_prompt: bool,
+) -> None:
+    """Add a fabric to the project (fabrics/NAME.yml; secret values never go there)."""
+    import os
+    import re
+
+    from prophecy_jupyter.errors import Conflict, NotFound
+    from prophecy_jupyter.fabrics import FABRIC_NAME, parse_fabric, secret_env_name
+
+    settings = dict(_assignment(o, "--option") for o in options)
+    given: dict[str, str | None] = {}
+    for text in secrets:
+        secret, equals, value = text.partition("=")
+        if not secret.strip():
+            raise click.BadParameter(f"expected NAME[=VALUE], got {text!r}", param_hint="--secret")
+        given[secret.strip()] = value if equals else None
+    with reported(ctx):
+        store = FabricStore(ctx.project)
+        body: dict[str, Any] = {
+            "name": name,
+            "kind": kind,
+            "options": {k: _option_value(v) for k, v in settings.items()},
+            "secrets": list(given),
+        }
+        if description:
+            body["description"] = description
+        if not re.match(FABRIC_NAME, name):
+            raise ValidationError(
+                [Issue("name", f"invalid fabric name {name!r}: letters, digits, _ and -")]
+            )
+        new = parse_fabric(body)
+        exists = True
+        try:
+            store.get(name)
+        except NotFound:
+            exists = False
+        if exists and not replace:
+            raise Conflict(f"fabric '{name}' exists already (--replace to replace it)")
+        where: dict[str, str] = {}
+        values: dict[str, str | None] = {}
+        for secret, typed in given.items():
+            if typed is not None:
+                values[secret] = typed
+                where[secret] = "stored"
+            elif os.environ.get(secret_env_name(name, secret)) is not None:
+                where[secret] = f"from ${secret_env_name(name, secret)}"
+            elif no_prompt:
+                where[secret] = "unset"
+            else:
+                values[secret] = str(
+                    click.prompt(f"{secret} of fabric '{name}'", hide_input=True, err=True)
+                )
+                where[secret] = "stored"
+        store.put(new, values)
+    path = store.folder / f"{name}.yml"
+    click.echo(f"{'replaced' if exists else 'added'} fabric '{name}' ({kind}) in {path}")
+    for secret, place in where.items():
+        shown = f"stored in {store.secrets.path}" if place == "stored" else place
+        click.echo(f"  secret {secret}: {shown}")
+
+
+@fabric.command(name="test")
+@click.argument("name", required=False)
+@sparkmagic_option
+@json_format
+@click.pass_obj
+def fabric_test(ctx: Context, name: str | None, sparkmagic_config: str | None, fmt: str) -> None:
+    """Open a fabric's engine and run SELECT 1 (the project's default fabric when NAME is
+    not given; an offered sparkmagic endpoint may be tried before importing it)."""
+    import time
+
+    from sqlglot import exp
+
+    from prophecy_jupyter.errors import NotFound
+    from prophecy_jupyter.fabrics import open_engine
+    from prophecy_jupyter.sparkmagic import offered
+
+    with reported(ctx):
+        store = FabricStore(ctx.project)
+        wanted = name or ctx.project.config.default_fabric
+        try:
+            target = store.get(wanted)
+            values = store.resolve_secrets(wanted)
+        except NotFound:
+            endpoint = next(
+                (e for e in offered(store, sparkmagic_config) if e.fabric.name == wanted), None
+            )
+            if endpoint is None:
+                raise
+            target = endpoint.fabric
+            values = {"password": endpoint.password} if endpoint.password else {}
+    missing = [s for s in target.secrets if s not in values]
+
+    def answer(ok: bool, message: str, seconds: float | None) -> None:
+        if fmt == "json":
+            body = {"name": target.name, "kind": target.kind, "ok": ok, "message": message}
+            click.echo(json.dumps({**body, "seconds": seconds}, indent=2))
+        elif ok:
+            click.echo(message)
+        else:
+            click.echo(f"error: {message}", err=True)
+        if not ok:
+            sys.exit(1)
+
+    if missing:
+        names = ", ".join(f"'{s}'" for s in missing)
+        answer(False, f"fabric '{target.name}': secret {names} has no value", None)
+    started = time.perf_counter()
+    try:
+        engine = open_engine(target, ctx.project, values)
+        try:
+            _, rows = engine.query(exp.select(exp.Literal.number(1)))
+        finally:
+            engine.close()
+    except Exception as exc:  # a driver's own errors too: the answer is one line, always
+        if ctx.debug:
+            raise
+        message = _first_line(str(exc)) or type(exc).__name__
+        if not isinstance(exc, ProphecyError):
+            message = f"{type(exc).__name__}: {message}"
+        for value in values.values():
+            if value:
+                message = message.replace(value, "********")
+        if not message.startswith(f"fabric '{target.name}'"):
+            message = f"fabric '{target.name}': {message}"
+        answer(False, message, None)
+    seconds = time.perf_counter() - started
+    if rows != [(1,)]:
+        answer(False, f"fabric '{target.name}': SELECT 1 answered {rows!r}", seconds)
+    answer(
+        True,
+        f"fabric '{target.name}' ({target.kind}): SELECT 1 answered in {seconds:.3f} s",
+        round(seconds, 6),
+    )
+
+
+@fabric.command(name="import-sparkmagic")
+@click.argument("names", nargs=-1)
+@click.option(
+    "--config",
+    "config",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="sparkmagic's config.json (default: ~/.sparkmagic/config.json, or "
+    "$SPARKMAGIC_CONF_DIR/$SPARKMAGIC_CONF_FILE).",
+)
+@click.pass_obj
+def fabric_import_sparkmagic(ctx: Context, names: tuple[str, ...], config: str | None) -> None:
+    """Make fabrics of the Livy endpoints a sparkmagic configuration offers (all, or those
+    NAMES); passwords go to the per-user secret store, never into the project."""
+    from prophecy_jupyter.errors import NotFound
+    from prophecy_jupyter.sparkmagic import config_path, import_endpoints
+
+    path = config_path(config)
+    with reported(ctx):
+        if not path.is_file():
+            raise NotFound(f"no sparkmagic configuration at {path}")
+        store = FabricStore(ctx.project)
+        made = import_endpoints(store, path, list(names) or None)
+    if not made:
+        click.echo(f"{path} offers no Livy endpoint that is not a fabric already")
+        return
+    for imported in made:
+        secret = f", password in {store.secrets.path}" if "password" in imported.secrets else ""
+        click.echo(f"imported fabric '{imported.name}' (livy at {imported.options['url']}{secret})")
 
 
 if __name__ == "__main__":

@@ -106,7 +106,7 @@ class SecretStore:
             self._save(data)
 
 
-def _env_name(fabric: str, secret: str) -> str:
+def secret_env_name(fabric: str, secret: str) -> str:
     return "PROPHECY_SECRET_" + re.sub(r"[^A-Za-z0-9]", "_", f"{fabric}_{secret}").upper()
 
 
@@ -196,7 +196,7 @@ class FabricStore:
         values = self.secrets.get(self.project, name) if name != IN_MEMORY else {}
         fabric = self.get(name)
         for secret in fabric.secrets:
-            env = os.environ.get(_env_name(name, secret))
+            env = os.environ.get(secret_env_name(name, secret))
             if env is not None:
                 values[secret] = env
         return values

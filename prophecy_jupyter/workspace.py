@@ -45,7 +45,9 @@ from sqlglot.dialects import Dialects
 from prophecy_jupyter.automate.runner import RunMode
 from prophecy_jupyter.automate.runs import RunManager, keep_interrupting
 from prophecy_jupyter.compiler import CompiledPipeline, compile_pipeline
+from prophecy_jupyter.compiler.dialects import dialect_issues
 from prophecy_jupyter.compiler.preview import preview_gem
+from prophecy_jupyter.compiler.pyspark_code import pyspark_code
 from prophecy_jupyter.engines.base import Engine, PreviewResult
 from prophecy_jupyter.errors import (
     Cancelled,
@@ -672,7 +674,8 @@ class Workspace:
         engine: Engine | None = None,
     ) -> CompiledPipeline:
         catalog = engine or self.engine(project)
-        return compile_pipeline(pipeline, catalog, parameters, dialect=catalog.dialect)
+        # Expressions are written in the project's dialect; the engine renders its own.
+        return compile_pipeline(pipeline, catalog, parameters, dialect=project.config.dialect)
 
     def validate(self, path: str, name: str, body: bytes) -> list[Issue]:
         """Every issue of the pipeline (or of the draft in the body), at once."""
@@ -716,17 +719,25 @@ class Workspace:
         return [*compiled.issues, *self.path_issues(project, pipeline)], compiled
 
     def compile(self, path: str, name: str, body: bytes) -> dict[str, Any]:
-        """SQL (in any sqlglot dialect) and output columns of one gem or of every Target."""
-        request = _request(body, frozenset({"parameters", "pipeline", "dialect", "gem"}))
+        """SQL (in any sqlglot dialect) and output columns of one gem or of every Target; or,
+        with ``"format": "pyspark"``, the pipeline as PySpark DataFrame code."""
+        request = _request(body, frozenset({"parameters", "pipeline", "dialect", "gem", "format"}))
         project = self.project(path)
         parameters = _parameters(request)
         dialect = _dialect(request, project.config.dialect)
         gem: str | None = _field(request, "gem", str, "a string")
+        output = _field(request, "format", str, "a string") or "sql"
+        if output not in {"sql", "pyspark"}:
+            _invalid("format must be sql or pyspark", "/format", "schema")
         _check_name(name, "name")
         pipeline = self._subject(project, name, _draft(request))
         compiled = self._compile(project, pipeline, parameters)
         compiled.raise_for_issues()
         _raise(self.path_issues(project, pipeline))
+        if output == "pyspark":
+            _raise(dialect_issues(compiled, "spark"))
+            return {"format": "pyspark", "code": pyspark_code(compiled, gem)}
+        _raise(dialect_issues(compiled, dialect))
         statements = []
         for gem_id in [gem] if gem is not None else compiled.targets():
             try:
@@ -735,7 +746,7 @@ class Workspace:
                 _invalid(f"cannot write gem '{gem_id}' in {dialect}: {exc}", "/dialect")
             columns = [c.to_dict() for c in compiled.columns(gem_id)]
             statements.append({"gem_id": gem_id, "sql": sql, "columns": columns})
-        return {"dialect": dialect, "statements": statements}
+        return {"format": "sql", "dialect": dialect, "statements": statements}
 
     def preview(self, path: str, name: str, body: bytes) -> PreviewResult:
         """First rows of a gem, on the fabric the body names (by default the project's); a
@@ -828,6 +839,7 @@ class Workspace:
             parameters,
             mode,
             fabric=fabric,
+            dialect=project.config.dialect,
         )
 
     def list_runs(self, path: str | None) -> list[dict[str, Any]]:

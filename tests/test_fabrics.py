@@ -6,10 +6,11 @@ import stat
 from pathlib import Path
 
 import pytest
+from sqlglot import exp
 
 from prophecy_jupyter.engines.duckdb import DuckDBEngine
 from prophecy_jupyter.errors import EngineError, NotFound, ValidationError
-from prophecy_jupyter.fabrics import IN_MEMORY, Fabric, FabricStore, SecretStore
+from prophecy_jupyter.fabrics import ENGINE_OPENERS, IN_MEMORY, Fabric, FabricStore, SecretStore
 from prophecy_jupyter.model import Project, init_project
 
 SECRET = "s3cr3t-Pa55"
@@ -107,7 +108,41 @@ def test_default_fabric_engine_is_the_project_duckdb(store: FabricStore, project
     assert (project.root / ".prophecy" / "warehouse.duckdb").is_file()
 
 
-def test_engines_not_built_yet_say_so(store: FabricStore) -> None:
+def test_a_kind_whose_engine_module_is_missing_says_it_is_not_available(
+    store: FabricStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store.put(warehouse(), {"password": SECRET})
+    monkeypatch.setitem(ENGINE_OPENERS, "postgres", "prophecy_jupyter.engines.nowhere:open")
     with pytest.raises(EngineError, match="postgres engines are not available yet"):
         store.engine("warehouse")
+
+
+def test_an_engine_whose_driver_is_not_installed_says_what_to_install(
+    store: FabricStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "engine_without_driver.py").write_text("import no_such_driver_package\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(ENGINE_OPENERS, "postgres", "engine_without_driver:open")
+    store.put(warehouse(), {"password": SECRET})
+    with pytest.raises(EngineError) as caught:
+        store.engine("warehouse")
+    message = str(caught.value)
+    assert "no_such_driver_package" in message
+    assert "pip install 'prophecy-jupyter[postgres]'" in message
+    assert SECRET not in message
+
+
+def test_a_postgres_fabric_that_cannot_connect_names_the_server_not_the_password(
+    store: FabricStore,
+) -> None:
+    closed = Fabric(
+        name="warehouse",
+        kind="postgres",
+        options={"host": "127.0.0.1", "port": 1, "user": "etl", "dbname": "shop"},
+        secrets=["password"],
+    )
+    store.put(closed, {"password": SECRET})
+    with store.engine("warehouse") as engine, pytest.raises(EngineError) as caught:
+        engine.query(exp.select("1"))
+    assert "cannot connect to postgres at 127.0.0.1:1" in str(caught.value)
+    assert SECRET not in str(caught.value)

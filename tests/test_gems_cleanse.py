@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlglot
+
 from prophecy_jupyter.compiler import Column, compile_pipeline
 from prophecy_jupyter.engines import DuckDBEngine
 from prophecy_jupyter.model import Pipeline
@@ -134,7 +136,10 @@ def test_data_cleansing_sql_transpiles_to_spark(engine: DuckDBEngine) -> None:
         columns=["name", "score"],
     )
     compiled = compile_pipeline(pipeline, engine)
-    assert "INITCAP(`name`)" in compiled.sql("c", dialect="spark")
+    spark_sql = compiled.sql("c", dialect="spark")
+    # Spark's INITCAP capitalises O'Neil as O'neil: title case is written out as DuckDB does it.
+    assert "INITCAP" not in spark_sql and "`name`" in spark_sql
+    sqlglot.parse_one(spark_sql, read="spark")
 
 
 def test_data_cleansing_rejects_an_unknown_column(engine: DuckDBEngine) -> None:

@@ -524,14 +524,13 @@ def test_an_unknown_fabric_or_one_without_an_engine_is_refused(api: Any) -> None
         unknown = api("POST", path, json=request)
         assert unknown.status_code == 404
         assert "nowhere" in error_of(unknown)["message"]
-    assert api("PUT", "/fabrics/lake", json={"kind": "spark"}).status_code == 200
-    for path, request in [
-        ("/pipelines/customer_totals/preview", {"gem": "ranked", "fabric": "lake"}),
-        ("/runs", {"pipeline": "customer_totals", "fabric": "lake"}),
-    ]:
-        unavailable = api("POST", path, json=request)
-        assert unavailable.status_code == 422
-        assert "not available yet" in error_of(unavailable)["message"]
+    closed = {"kind": "postgres", "options": {"host": "127.0.0.1", "port": 1, "dbname": "x"}}
+    assert api("PUT", "/fabrics/lake", json=closed).status_code == 200
+    unreachable = api(
+        "POST", "/pipelines/customer_totals/preview", json={"gem": "ranked", "fabric": "lake"}
+    )
+    assert unreachable.status_code == 422
+    assert "cannot connect to postgres at 127.0.0.1:1" in json.dumps(unreachable.json())
 
 
 def test_an_unknown_run_or_pipeline_is_not_found(api: Any) -> None:
@@ -587,11 +586,12 @@ def test_a_fabric_test_tries_the_connection(api: Any, server: ServerProcess) -> 
     assert missing.status_code == 200
     assert missing.json()["ok"] is False
     assert "'token'" in missing.json()["message"]
-    fabric["secrets"] = {"password": "********", "token": "t"}
+    fabric["secrets"] = {"password": "********", "token": "tok-9f2"}
+    fabric["options"] = {"host": "127.0.0.1", "port": 1, "dbname": "reports"}
     assert api("PUT", "/fabrics/reporting", json=fabric).status_code == 200
     unavailable = api("POST", "/fabrics/reporting/test").json()
     assert unavailable["ok"] is False
-    assert "not available yet" in unavailable["message"]
+    assert "cannot connect to postgres at 127.0.0.1:1" in unavailable["message"]
     assert secret not in missing.text + json.dumps(unavailable) + server.log_text()
 
     assert api("POST", "/fabrics/ghost/test").status_code == 404

@@ -812,17 +812,13 @@ def test_a_preview_or_run_on_an_unknown_fabric_is_not_found(workspace: Workspace
         workspace.start_run("shop", body({"pipeline": "customer_totals", "fabric": "ghost"}))
 
 
-def test_a_fabric_without_an_engine_yet_says_so(workspace: Workspace) -> None:
-    workspace.put_fabric("shop", "pg", body({"kind": "postgres", "options": {"host": "db"}}))
-    for call in (
-        lambda: workspace.preview(
-            "shop", "customer_totals", body({"gem": "orders", "fabric": "pg"})
-        ),
-        lambda: workspace.start_run("shop", body({"pipeline": "customer_totals", "fabric": "pg"})),
-    ):
-        with pytest.raises(EngineError, match="not available yet"):
-            call()
-    assert workspace.list_runs("shop") == []
+def test_a_preview_on_a_fabric_that_cannot_connect_says_where_it_tried(
+    workspace: Workspace,
+) -> None:
+    options = {"host": "127.0.0.1", "port": 1, "dbname": "shop", "user": "etl"}
+    workspace.put_fabric("shop", "pg", body({"kind": "postgres", "options": options}))
+    with pytest.raises((EngineError, ValidationError), match="cannot connect to postgres at"):
+        workspace.preview("shop", "customer_totals", body({"gem": "orders", "fabric": "pg"}))
 
 
 def test_testing_the_in_memory_fabric_runs_a_statement(workspace: Workspace) -> None:
@@ -835,15 +831,33 @@ def test_testing_the_in_memory_fabric_runs_a_statement(workspace: Workspace) -> 
 def test_testing_a_fabric_reports_what_keeps_it_from_working(workspace: Workspace) -> None:
     secret = "never-shown-4711"
     workspace.put_fabric(
-        "shop", "pg", body({"kind": "postgres", "secrets": {"password": secret, "token": None}})
+        "shop",
+        "pg",
+        body(
+            {
+                "kind": "postgres",
+                "options": {"host": "127.0.0.1", "port": 1, "dbname": "shop", "user": "etl"},
+                "secrets": {"password": secret, "token": None},
+            }
+        ),
     )
     missing = workspace.test_fabric("shop", "pg")
     assert missing["ok"] is False
     assert "'token'" in missing["message"] and "'password'" not in missing["message"]
-    workspace.put_fabric("shop", "pg", body({"kind": "postgres", "secrets": {"password": MASK}}))
+    workspace.put_fabric(
+        "shop",
+        "pg",
+        body(
+            {
+                "kind": "postgres",
+                "options": {"host": "127.0.0.1", "port": 1, "dbname": "shop", "user": "etl"},
+                "secrets": {"password": MASK},
+            }
+        ),
+    )
     unavailable = workspace.test_fabric("shop", "pg")
     assert unavailable["ok"] is False
-    assert "not available yet" in unavailable["message"]
+    assert "cannot connect to postgres" in unavailable["message"]
     assert secret not in json.dumps([missing, unavailable])
     workspace.put_fabric(
         "shop", "away", body({"kind": "duckdb", "options": {"database": "../../away.duckdb"}})

@@ -23,6 +23,9 @@ import {
 
 const PREFIX = 'prophecy/api/v1';
 
+/** The code view's choice for PySpark DataFrame code instead of SQL. */
+export const PYSPARK = 'pyspark';
+
 /** An answer other than 2xx, with the JSON error body's code, message and issues. */
 export class ApiError extends Error {
   constructor(
@@ -193,10 +196,11 @@ export async function compile(
   dialect: string,
   gem?: string
 ): Promise<ICompiled> {
+  // 'pyspark' is not a SQL dialect: it asks for the pipeline as DataFrame code.
   const body: Record<string, unknown> = {
     pipeline: draft.pipeline,
     parameters: draft.parameters ?? {},
-    dialect
+    ...(dialect === PYSPARK ? { format: 'pyspark' } : { dialect })
   };
   if (gem) {
     body.gem = gem;

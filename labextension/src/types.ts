@@ -78,8 +78,11 @@ export interface IPreview {
 }
 
 export interface ICompiled {
-  dialect: string;
-  statements: { gem_id: string; sql: string; columns: IColumn[] }[];
+  format: 'sql' | 'pyspark';
+  dialect?: string;
+  statements?: { gem_id: string; sql: string; columns: IColumn[] }[];
+  /** With format pyspark: the pipeline as PySpark DataFrame code. */
+  code?: string;
 }
 
 export type RunStatus =

@@ -92,10 +92,12 @@ def run_pipeline(
     parameters: Mapping[str, Any] | None = None,
     mode: RunMode = "fused",
     on_progress: ProgressCallback | None = None,
+    dialect: str = "duckdb",
 ) -> RunResult:
     """Compile and run; raises `ValidationError` for an invalid pipeline, else returns a result
-    whose status says whether every target was written."""
-    compiled = compile_pipeline(pipeline, engine, parameters, dialect=engine.dialect)
+    whose status says whether every target was written. ``dialect`` is the one the pipeline's
+    expressions are written in (the project's); the engine writes its own SQL from them."""
+    compiled = compile_pipeline(pipeline, engine, parameters, dialect=dialect)
     compiled.raise_for_issues()
     return run_compiled(compiled, engine, mode, on_progress)
 

@@ -73,6 +73,7 @@ class RunRecord:
     mode: RunMode
     parameters: dict[str, Any]
     fabric: str
+    dialect: str = "duckdb"
     status: RunStatus = "queued"
     created: float = field(default_factory=time.time)
     started: float | None = None
@@ -133,6 +134,7 @@ class RunManager:
         mode: RunMode = "fused",
         *,
         fabric: str,
+        dialect: str = "duckdb",
     ) -> dict[str, Any]:
         """Queue a run of ``pipeline`` on a session of ``engine``; returns its record at once.
 
@@ -147,6 +149,7 @@ class RunManager:
             mode=mode,
             parameters=dict(parameters or {}),
             fabric=fabric,
+            dialect=dialect,
             gems={g.id: GemRun(g.id, g.kind) for g in pipeline.gems},
         )
         with self._lock:
@@ -250,7 +253,14 @@ class RunManager:
                 record.engine = session
                 if record.cancel_requested:
                     raise _Stopped
-            result = run_pipeline(pipeline, session, record.parameters, record.mode, progress)
+            result = run_pipeline(
+                pipeline,
+                session,
+                record.parameters,
+                record.mode,
+                progress,
+                dialect=record.dialect,
+            )
         except _Stopped:
             status = "cancelled"
         except ValidationError as exc:

@@ -18,7 +18,13 @@ from pydantic import ValidationError as PydanticValidationError
 from sqlglot import exp
 
 from prophecy_jupyter.compiler.columns import UNKNOWN, Column
-from prophecy_jupyter.compiler.dialects import render
+from prophecy_jupyter.compiler.dialects import (
+    dialect_issues,
+    family_of,
+    mark_statement,
+    pipeline_relations,
+    render,
+)
 from prophecy_jupyter.compiler.expressions import (
     ParameterError,
     coerce_parameter,
@@ -139,7 +145,12 @@ class CompiledPipeline:
             output = self.gems[ancestor].output
             assert output is not None
             upstream.append((ancestor, output.query))
-        return with_inputs(own.query, upstream, gem_id)
+        return self._statement(with_inputs(own.query, upstream, gem_id), gem_id)
+
+    def _statement(self, query: exp.Query, gem_id: str) -> exp.Query:
+        """``query`` carrying what rendering it in another dialect needs to know (see
+        `mark_statement`), whoever renders it."""
+        return mark_statement(query, gem_id, pipeline_relations(self))
 
     def sampled_query(self, gem_id: str, rows: int) -> exp.Query | None:
         """`query` with each Source that may be sampled read only up to ``rows`` rows, or
@@ -174,7 +185,7 @@ class CompiledPipeline:
             assert output is not None
             query = output.query.limit(rows) if ancestor in sampled else output.query
             upstream_queries.append((ancestor, query))
-        return with_inputs(own.query, upstream_queries, gem_id)
+        return self._statement(with_inputs(own.query, upstream_queries, gem_id), gem_id)
 
     def reading(self, gem_id: str, relations: Mapping[str, exp.Table]) -> exp.Query:
         """The statement of ``gem_id`` alone, each input read from the given relation (where a
@@ -184,7 +195,7 @@ class CompiledPipeline:
         upstream: list[tuple[str, exp.Query]] = [
             (u, exp.select(exp.Star()).from_(relations[u].copy())) for u in self.gems[gem_id].inputs
         ]
-        return with_inputs(own.query, upstream, gem_id)
+        return self._statement(with_inputs(own.query, upstream, gem_id), gem_id)
 
     def sql(self, gem_id: str, dialect: str | None = None, pretty: bool = True) -> str:
         """The statement of a gem (its ancestors as CTEs) as SQL text in ``dialect``."""
@@ -329,7 +340,12 @@ def compile_pipeline(
             written = writes_table(compiled.props)
             if written is not None:
                 planned[written] = output.columns
-    return CompiledPipeline(pipeline, gems, order, issues, dialect, catalog)
+    result = CompiledPipeline(pipeline, gems, order, issues, dialect, catalog)
+    # What would answer differently on the engine (the catalog) the pipeline compiles for.
+    engine_dialect = getattr(catalog, "dialect", dialect)
+    if isinstance(engine_dialect, str) and family_of(engine_dialect) is not None:
+        result.issues.extend(dialect_issues(result, engine_dialect))
+    return result
 
 
 def validate_pipeline(

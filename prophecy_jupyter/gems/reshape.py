@@ -36,8 +36,11 @@ def parse_type(column: Column) -> exp.DataType | None:
     """The column's type as a sqlglot tree, or ``None`` when it is unknown or unparsable."""
     if column.type == UNKNOWN:
         return None
+    # Spark (and its kin) spell nested types with angle brackets, which DuckDB's parser
+    # reads as something else: such a type is read as Spark writes it.
+    dialect = "spark" if "<" in column.type else TYPE_DIALECT
     try:
-        return exp.DataType.build(column.type, dialect=TYPE_DIALECT)
+        return exp.DataType.build(column.type, dialect=dialect)
     except Exception:  # an exotic engine type is opaque to us, not an error
         return None
 

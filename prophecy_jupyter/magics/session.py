@@ -352,7 +352,7 @@ def _compile(
         if only_declared:
             declared = {p.name.lower() for p in document.parameters}
             params = {k: v for k, v in params.items() if k.lower() in declared}
-        return compile_pipeline(document, engine, params, engine.dialect)
+        return compile_pipeline(document, engine, params, project.config.dialect)
 
 
 def _check_save_name(name: str) -> None:

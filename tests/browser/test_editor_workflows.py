@@ -121,6 +121,10 @@ def test_the_code_view_shows_sql_in_the_chosen_dialect(studio: Studio) -> None:
     page.get_by_test_id("prophecy-dialect").select_option("spark")
     expect(sql).to_contain_text("`shipped`")
     studio.shot("spark")
+    page.get_by_test_id("prophecy-dialect").select_option("pyspark")
+    expect(sql).to_contain_text("spark.read.format('csv')")
+    expect(sql).to_contain_text("by_customer = ")
+    studio.shot("pyspark")
 
 
 def test_auto_layout_moves_gems_and_undo_puts_them_back(studio: Studio) -> None:

@@ -94,7 +94,7 @@ def test_add_a_fabric_with_a_secret_that_stays_masked_and_out_of_the_project(
         item.get_by_test_id("prophecy-fabric-test").click()
         result = item.get_by_test_id("prophecy-fabric-test-result")
         expect(result).to_have_attribute("data-state", "failed", timeout=30_000)
-        expect(result).to_contain_text("not available yet")
+        expect(result).to_contain_text("cannot connect to postgres at db.internal")
         studio.shot("tested")
     finally:
         fabric_file.unlink(missing_ok=True)

@@ -17,7 +17,8 @@ export const DIALECTS = [
   'snowflake',
   'bigquery',
   'trino',
-  'tsql'
+  'tsql',
+  api.PYSPARK
 ];
 
 function cell(value: unknown): string {
@@ -157,9 +158,11 @@ function CodeTab(props: { model: EditorModel }): JSX.Element {
       window.clearTimeout(timer);
     };
   }, [model, document, dialect, selected]);
-  const text = code
-    ? code.statements.map(s => `-- ${s.gem_id}\n${s.sql.trim()}\n`).join('\n')
-    : '';
+  const text = code?.code
+    ? code.code
+    : (code?.statements ?? [])
+        .map(s => `-- ${s.gem_id}\n${s.sql.trim()}\n`)
+        .join('\n');
   return (
     <div className="jp-Prophecy-code" data-testid="prophecy-code">
       <div className="jp-Prophecy-preview-bar">
@@ -171,11 +174,16 @@ function CodeTab(props: { model: EditorModel }): JSX.Element {
             onChange={event => setDialect(event.target.value)}
           >
             {DIALECTS.map(d => (
-              <option key={d}>{d}</option>
+              <option key={d} value={d}>
+                {d === api.PYSPARK ? 'PySpark (DataFrame)' : d}
+              </option>
             ))}
           </select>
         </label>
-        <span>{selected ? `SQL of ${selected}` : 'SQL of every Target'}</span>
+        <span>
+          {dialect === api.PYSPARK ? 'Code' : 'SQL'} of{' '}
+          {selected ?? 'every Target'}
+        </span>
         <button
           className="jp-mod-styled"
           disabled={!text}

@@ -1,0 +1,83 @@
+WITH `contacts` AS (
+  SELECT
+    *
+  FROM read_csv('data/contacts.csv', header = TRUE, delim = ',')
+), `tidy_names` AS (
+  SELECT
+    `email`,
+    INITCAP(`full_name`, ' \t\n\r\f\v!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~') AS `full_name`,
+    `phone`,
+    `updated_at`
+  FROM (
+    SELECT
+      `email`,
+      REGEXP_REPLACE(
+        REGEXP_REPLACE(
+          REGEXP_REPLACE(`full_name`, '[!"#$%&\'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~]', ''),
+          '\\s+',
+          ' '
+        ),
+        '^\\s+|\\s+$',
+        ''
+      ) AS `full_name`,
+      `phone`,
+      `updated_at`
+    FROM `contacts`
+  ) AS __prophecy_cleaned
+), `tidy_emails` AS (
+  SELECT
+    COALESCE(LOWER(REGEXP_REPLACE(`email`, '^\\s+|\\s+$', '')), 'unknown') AS `email`,
+    `full_name`,
+    COALESCE(LOWER(REGEXP_REPLACE(`phone`, '^\\s+|\\s+$', '')), 'unknown') AS `phone`,
+    `updated_at`
+  FROM `tidy_names`
+), `split_name` AS (
+  SELECT
+    `tidy_emails`.`email`,
+    `tidy_emails`.`full_name`,
+    SPLIT(`tidy_emails`.`full_name`, ' ')[ORDINAL(SAFE_ORDINAL(1))] AS `first_name`,
+    CASE
+      WHEN NOT SPLIT(`tidy_emails`.`full_name`, ' ')[ORDINAL(SAFE_ORDINAL(2))] IS NULL
+      THEN CASE
+        WHEN 2 + LENGTH(SPLIT(`tidy_emails`.`full_name`, ' ')[ORDINAL(SAFE_ORDINAL(1))]) < 0
+        THEN SUBSTRING(
+          `tidy_emails`.`full_name`,
+          LENGTH(`tidy_emails`.`full_name`) + 1 + 2 + LENGTH(SPLIT(`tidy_emails`.`full_name`, ' ')[ORDINAL(SAFE_ORDINAL(1))])
+        )
+        WHEN 2 + LENGTH(SPLIT(`tidy_emails`.`full_name`, ' ')[ORDINAL(SAFE_ORDINAL(1))]) = 0
+        THEN SUBSTRING(`tidy_emails`.`full_name`, 1)
+        ELSE SUBSTRING(
+          `tidy_emails`.`full_name`,
+          2 + LENGTH(SPLIT(`tidy_emails`.`full_name`, ' ')[ORDINAL(SAFE_ORDINAL(1))])
+        )
+      END
+    END AS `last_name`,
+    `tidy_emails`.`phone`,
+    `tidy_emails`.`updated_at`
+  FROM `tidy_emails`
+), `latest` AS (
+  SELECT
+    `email`,
+    `full_name`,
+    `first_name`,
+    `last_name`,
+    `phone`,
+    `updated_at`
+  FROM (
+    SELECT
+      *,
+      ROW_NUMBER() OVER (PARTITION BY `email` ORDER BY `updated_at` DESC NULLS FIRST) AS `__prophecy_row_number`
+    FROM `split_name`
+  ) AS numbered
+  WHERE
+    `__prophecy_row_number` = 1
+), `by_email` AS (
+  SELECT
+    *
+  FROM `latest`
+  ORDER BY
+    `email` ASC NULLS LAST
+)
+SELECT
+  *
+FROM `by_email`
