@@ -242,7 +242,10 @@ def test_statement_answers_as_on_duckdb(
     query = compiled[(project, pipeline)].query(gem_id)
     sources = file_sources(query)
     if dialect == "postgres" and any(table_of(s) not in in_postgres for s in sources):
-        pytest.skip("reads nested JSON, which has no PostgreSQL column type here")
+        # Nested JSON has no PostgreSQL column type: such a statement is refused at compile
+        # time (tests/test_warehouse_engines.py), so there is nothing to run here.
+        assert (project, pipeline) == ("shop", "channel_report"), target
+        return
     with DuckDBEngine(":memory:", root=roots[project]) as engine:
         _, expected = engine.query(query)
     swapped = replace_file_sources(

@@ -253,30 +253,7 @@ RULES: Rules = {
     exp.WithinGroup: _percentile,
     exp.RegexpReplace: _regexp_replace,
     exp.RegexpLike: _regexp_like,
-    exp.RegexpExtract: common.refuse(
-        "has no counterpart in {dialect} answering '' when nothing matches"
-    ),
-    exp.SimilarTo: common.refuse(
-        "uses DuckDB's regular expressions, which {dialect} has no SIMILAR TO for"
-    ),
-    exp.Lambda: common.refuse_lambda,
-    exp.Initcap: common.initcap_delimiters,
-    exp.Div: common.double_division,
-    exp.IntDiv: common.double_division,
-    exp.Cast: common.whole_cast(
-        common.rounded_whole(lambda x: call("TRUNC", x), even=True),
-        common.rounded_whole(lambda x: call("TRUNC", x), even=False),
-    ),
-    exp.TryCast: common.whole_cast(
-        common.rounded_whole(lambda x: call("TRUNC", x), even=True),
-        common.rounded_whole(lambda x: call("TRUNC", x), even=False),
-    ),
-    exp.Substring: common.substring(negative=False, zero=False),
-    exp.Monthname: common.refuse("has no counterpart in {dialect} giving the full name"),
-    exp.Dayname: common.refuse("has no counterpart in {dialect} giving the full name"),
-    exp.TimeToUnix: common.refuse("has no counterpart in {dialect} keeping fractions of seconds"),
-    exp.TimeToStr: common.time_format,
-    exp.StrToTime: common.time_format,
+    **common.WAREHOUSE_RULES,
     exp.Interval: common.interval("native"),
     exp.Log: common.log_base_ten(lambda x: call("LOG10", x)),
     exp.Round: common.double_round(lambda x: call("TRUNC", x), native_whole=False),

@@ -17,7 +17,7 @@ from sqlglot import exp
 from sqlglot.expressions.builders import apply_index_offset
 
 from prophecy_jupyter.compiler.dialects import regex
-from prophecy_jupyter.compiler.dialects.base import Context, Rule
+from prophecy_jupyter.compiler.dialects.base import Context, Rule, Rules
 from prophecy_jupyter.compiler.dialects.rewriting import holder_gem
 from prophecy_jupyter.gems.aggregate import ENGINE_AGGREGATES
 
@@ -1134,3 +1134,32 @@ def time_format(node: exp.Expr, ctx: Context) -> exp.Expr:
         else:
             index += 1
     return node
+
+
+WAREHOUSE_RULES: Rules = {
+    exp.RegexpExtract: refuse("has no counterpart in {dialect} answering '' when nothing matches"),
+    exp.SimilarTo: refuse(
+        "uses DuckDB's regular expressions, which {dialect} has no SIMILAR TO for"
+    ),
+    exp.Lambda: refuse_lambda,
+    exp.Initcap: initcap_delimiters,
+    exp.Div: double_division,
+    exp.IntDiv: double_division,
+    exp.Cast: whole_cast(
+        rounded_whole(lambda x: call("TRUNC", x), even=True),
+        rounded_whole(lambda x: call("TRUNC", x), even=False),
+    ),
+    exp.TryCast: whole_cast(
+        rounded_whole(lambda x: call("TRUNC", x), even=True),
+        rounded_whole(lambda x: call("TRUNC", x), even=False),
+    ),
+    exp.Substring: substring(negative=False, zero=False),
+    exp.Monthname: refuse("has no counterpart in {dialect} giving the full name"),
+    exp.Dayname: refuse("has no counterpart in {dialect} giving the full name"),
+    exp.TimeToUnix: refuse("has no counterpart in {dialect} keeping fractions of seconds"),
+    exp.TimeToStr: time_format,
+    exp.StrToTime: time_format,
+}
+"""Rules BigQuery and Snowflake share: what they refuse alike, DuckDB's division, whole-number
+casts rounded as DuckDB rounds (both truncate with TRUNC), substrings, names of months and
+days, and time formats."""
