@@ -24,9 +24,15 @@ the base and sends the same statements its own way.
   (``.orders.csv.<hex>.tmp``) and renamed into place; an older target is renamed aside first
   and deleted after, so a run killed at any moment leaves the old or the new directory (or,
   in the instant between the two renames, the old one under its aside name). A Source reads
-  such a directory back like a single file. CSV is written and read with ``"`` as both the
-  quote and its escape (RFC 4180, as DuckDB writes it); JSON as one object per line, nulls
-  included.
+  such a directory back like a single file (and a single file, such as one DuckDB wrote, as
+  well; writing replaces it with a directory). DuckDB reads the directory with a glob,
+  ``read_csv('output/orders.csv/part-*.csv')``. CSV is written and read with ``"`` as both
+  the quote and its escape (RFC 4180, as DuckDB writes it); JSON as one object per line,
+  nulls included.
+- `materialize` caches a temporary view (``CACHE TABLE … AS``); frames become temporary
+  views; `session` hands out handles on the same Spark session whose statements carry a tag
+  of their own, which `cancel` interrupts.
+- `open_spark` makes the engine of a Spark fabric: see `spark_settings` for its options.
 
 Differences with DuckDB worth knowing: Spark infers the fields of JSON objects in
 alphabetical order; a headerless CSV's columns are ``_c0``, ``_c1``…; JSON Sources are JSON
