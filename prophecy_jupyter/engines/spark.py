@@ -52,6 +52,7 @@ import math
 import os
 import re
 import shutil
+import sys
 import tempfile
 import threading
 import time as time_module
@@ -60,6 +61,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
+from importlib.machinery import ModuleSpec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
@@ -1169,6 +1171,22 @@ def _scratch_home() -> Path:
     return _SCRATCH[0]
 
 
+@contextlib.contextmanager
+def _main_module_with_spec() -> Iterator[None]:
+    """Give ``__main__`` a module spec while the Connect client loads: it reads
+    ``__main__.__spec__``, which IPython's user module (a notebook's ``__main__``) and
+    pytest-xdist's workers lack, and would treat a ``None`` there as a doctest run and exit."""
+    main = sys.modules.get("__main__")
+    if main is None or hasattr(main, "__spec__"):
+        yield
+        return
+    main.__spec__ = ModuleSpec("__main__", None)
+    try:
+        yield
+    finally:
+        del main.__spec__
+
+
 def spark_session(settings: SparkSettings) -> SparkSession:
     """The Spark session of these settings, started on first use and reused after.
 
@@ -1219,12 +1237,13 @@ def _start(settings: SparkSettings) -> tuple[SparkSession, bool]:
     _silence_context_loggers()
     builder: Any
     if settings.remote is not None:
-        from pyspark.sql.connect.session import SparkSession as RemoteSession
+        with _main_module_with_spec():
+            from pyspark.sql.connect.session import SparkSession as RemoteSession
 
-        builder = RemoteSession.builder.remote(settings.remote)
-        for key, value in settings.conf:
-            builder = builder.config(key, value)
-        remote: SparkSession = builder.create()
+            builder = RemoteSession.builder.remote(settings.remote)
+            for key, value in settings.conf:
+                builder = builder.config(key, value)
+            remote: SparkSession = builder.create()
         _retry_briefly(remote)
         return remote, True
     from pyspark.sql import SparkSession

@@ -79,6 +79,7 @@ def test_copy_paste_and_delete_gems_with_the_keyboard(studio: Studio) -> None:
     )
     studio.shot("pasted")
 
+    pasted.click()  # as a person would, before pressing Delete
     page.keyboard.press("Delete")
     expect(studio.gems).to_have_count(9)
     expect(pasted).to_have_count(0)
