@@ -96,6 +96,8 @@ def test_drag_a_filter_connect_it_type_a_condition_preview_and_save(studio: Stud
     assert abs(box["x"] - drop[0]) < 3 and abs(box["y"] - drop[1]) < 3, (box, drop)
     studio.shot("filter-dropped")
 
+    # The new gem's problems (no condition yet) make it taller: aim once it has them.
+    expect(studio.validity).not_to_have_text("Checking…")
     output = studio.gem("orders").locator(".react-flow__handle.source")
     studio.drag(output, center(added.locator("[data-port=in0]")), steps=15)
     edge = page.locator(".react-flow__edge[data-id='orders->filter_1:in0']")
