@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import threading
 import time
 import uuid
@@ -35,8 +34,8 @@ from prophecy_jupyter.fabrics import Fabric, FabricStore, SecretStore, open_engi
 from prophecy_jupyter.gems.sources import TargetProps, written_relation
 from prophecy_jupyter.model import Project
 from tests.livy_server import LivyServer
+from tests.test_server_support import copy_shop
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "shop"
 LONG_QUERY = "SELECT count(*) FROM range(0, 1000000000000, 1, 2)"
 
 
@@ -319,9 +318,7 @@ def test_fabric_options_are_checked(livy_server: str) -> None:
 # -- the engine -----------------------------------------------------------------------------
 @pytest.fixture
 def shop(tmp_path: Path) -> Project:
-    root = tmp_path / "shop"
-    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(".prophecy", "output", ".ipynb*"))
-    return Project.open(root)
+    return Project.open(copy_shop(tmp_path / "shop"))
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ import decimal
 import json
 import logging
 import math
-import shutil
 import socket
 import threading
 import time
@@ -53,8 +52,7 @@ from prophecy_jupyter.gems.sources import file_reader, table_expression
 from prophecy_jupyter.model import Pipeline, load_pipeline
 from prophecy_jupyter.model.project import Project
 from tests.pg_support import PostgresServer
-
-SHOP = Path(__file__).resolve().parents[1] / "examples" / "shop"
+from tests.test_server_support import SHOP, copy_shop
 
 TEXT_TO_COLUMNS = (
     "TextToColumns: DuckDB's string_split(x, ' ')[n] is written with SPLIT, which PostgreSQL "
@@ -210,7 +208,7 @@ def test_every_shop_target_writes_on_postgres_what_it_writes_on_duckdb(
 ) -> None:
     roots = {kind: tmp_path / kind for kind in ("duckdb", "postgres")}
     for root in roots.values():
-        shutil.copytree(SHOP, root, ignore=shutil.ignore_patterns(".prophecy", "output", ".ipynb*"))
+        copy_shop(root)
     dialect = Project.open(roots["postgres"]).config.dialect
     pipeline = target_pipeline(roots["duckdb"], name, target)
     with (

@@ -29,6 +29,7 @@ import {
   PipelineDocument,
   PipelineEditorFactory
 } from './editor/widget';
+import { pipelineFile } from './graph/location';
 import { GEM_ID } from './graph/state';
 import { StudioSidebar } from './sidebar';
 import { PLUGIN_ID, StudioSettings } from './settings';
@@ -59,10 +60,6 @@ function projectOf(folder: string): string {
   return PathExt.basename(folder) === 'pipelines'
     ? PathExt.dirname(folder)
     : folder;
-}
-
-function pipelineFile(project: string, name: string): string {
-  return PathExt.join(project, 'pipelines', `${name}.pipeline.json`);
 }
 
 const plugin: JupyterFrontEndPlugin<void> = {

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { locatePipeline } from '../src/graph/location';
+import { locatePipeline, pipelineFile } from '../src/graph/location';
 
 describe('locatePipeline', () => {
   it('reads the project folder and the name of a pipeline file', () => {
@@ -22,5 +22,16 @@ describe('locatePipeline', () => {
     assert.equal(locatePipeline('shop/orders.pipeline.json'), null);
     assert.equal(locatePipeline('shop/pipelines/nested/orders.pipeline.json'), null);
     assert.equal(locatePipeline('shop/pipelines/orders.json'), null);
+  });
+});
+
+describe('pipelineFile', () => {
+  it('is where locatePipeline finds the same project and name', () => {
+    for (const project of ['', 'shop', 'team/shop']) {
+      assert.deepEqual(locatePipeline(pipelineFile(project, 'orders')), {
+        project,
+        name: 'orders'
+      });
+    }
   });
 });

@@ -8,6 +8,12 @@ export interface IPipelineLocation {
 
 const PIPELINE_FILE = /^(?:(.*)\/)?pipelines\/([^/]+)\.pipeline\.json$/;
 
+/** The file of pipeline `name` in `project` (`''` for the server root): the inverse of
+ * `locatePipeline`. */
+export function pipelineFile(project: string, name: string): string {
+  return `${project ? project + '/' : ''}pipelines/${name}.pipeline.json`;
+}
+
 /** `team/shop/pipelines/orders.pipeline.json` → project `team/shop`, name `orders`. */
 export function locatePipeline(path: string): IPipelineLocation | null {
   const match = PIPELINE_FILE.exec(path);

@@ -11,6 +11,7 @@ import {
 } from '@jupyterlab/ui-components';
 
 import * as api from '../api';
+import { pipelineFile } from '../graph/location';
 import {
   IconButton,
   Note,
@@ -22,9 +23,6 @@ import {
 } from './common';
 
 /** The pipeline's file, relative to the server root, as the editor opens it. */
-export function pipelineFile(project: string, name: string): string {
-  return `${project ? project + '/' : ''}pipelines/${name}.pipeline.json`;
-}
 
 export interface IPipelinesSectionProps {
   project: string;

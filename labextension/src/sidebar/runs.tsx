@@ -9,7 +9,7 @@ import { refreshIcon } from '@jupyterlab/ui-components';
 import * as api from '../api';
 import { IRun } from '../types';
 import { IconButton, Note, Section, errorMessage } from './common';
-import { pipelineFile } from './pipelines';
+import { pipelineFile } from '../graph/location';
 
 /** How often runs are read while the panel shows them. */
 export const POLL_MS = 3000;
