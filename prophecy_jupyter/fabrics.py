@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,6 +33,7 @@ MASK = "********"
 
 FabricKind = Literal["duckdb", "spark", "livy", "postgres", "databricks", "bigquery", "snowflake"]
 OptionValue = str | int | float | bool
+Model = TypeVar("Model", bound=BaseModel)
 
 
 class Fabric(BaseModel):
@@ -110,8 +111,19 @@ def secret_env_name(fabric: str, secret: str) -> str:
     return "PROPHECY_SECRET_" + re.sub(r"[^A-Za-z0-9]", "_", f"{fabric}_{secret}").upper()
 
 
-class FabricStore:
-    """The fabrics of one project."""
+class SettingsStore(Generic[Model]):
+    """Named settings of one project, one YAML file each under ``folder``, with their secret
+    values in the `SecretStore` (or environment variables) and never in the file.
+
+    Fabrics (engines) and connections (ingress/egress endpoints) are both kept this way; a
+    subclass names the folder, the model and how its secrets are keyed.
+    """
+
+    folder_name: str
+    noun: str
+    secret_namespace: str = ""
+    """Prefix of this store's keys in the secret store and environment, so that a fabric and
+    a connection of the same name keep their secrets apart."""
 
     def __init__(self, project: Project, secrets: SecretStore | None = None) -> None:
         self.project = project
@@ -119,14 +131,86 @@ class FabricStore:
 
     @property
     def folder(self) -> Path:
-        return self.project.root / "fabrics"
+        return self.project.root / self.folder_name
+
+    def parse(self, data: dict[str, Any]) -> Model:
+        raise NotImplementedError
 
     def _path(self, name: str) -> Path:
         if not re.match(FABRIC_NAME, name):
             raise ValidationError(
-                [Issue("name", f"invalid fabric name {name!r}: letters, digits, _ and -")]
+                [Issue("name", f"invalid {self.noun} name {name!r}: letters, digits, _ and -")]
             )
         return self.folder / f"{name}.yml"
+
+    def _stored(self) -> list[Model]:
+        return [self.get(p.stem) for p in sorted(self.folder.glob("*.yml"))]
+
+    def get(self, name: str) -> Model:
+        path = self._path(name)
+        if not path.is_file():
+            raise NotFound(f"project '{self.project.config.name}' has no {self.noun} '{name}'")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ValidationError(
+                [Issue("yaml", f"{path.name} is not valid YAML: {exc}")]
+            ) from None
+        return self.parse({**(data if isinstance(data, dict) else {}), "name": name})
+
+    def declared_secrets(self, item: Model) -> list[str]:
+        return list(getattr(item, "secrets", []))
+
+    def secret_status(self, name: str) -> dict[str, bool]:
+        """Which of an entry's secrets have a value, without revealing any."""
+        item = self.get(name)
+        values = self.resolve_secrets(name)
+        return {secret: secret in values for secret in self.declared_secrets(item)}
+
+    def _write(self, name: str, item: Model, secrets: dict[str, str | None] | None) -> None:
+        values = dict(secrets or {})
+        unknown = sorted(set(values) - set(self.declared_secrets(item)))
+        if unknown:
+            raise ValidationError(
+                [
+                    Issue(
+                        "secrets",
+                        f"secret {unknown[0]!r} is not declared in the {self.noun}'s secrets list",
+                        field="/secrets",
+                    )
+                ]
+            )
+        body = item.model_dump(exclude={"name"}, exclude_none=True)
+        atomic_write_text(self._path(name), yaml.safe_dump(body, sort_keys=True))
+        if values:
+            self.secrets.update(self.project, self.secret_namespace + name, values)
+
+    def delete(self, name: str) -> None:
+        path = self._path(name)
+        if not path.is_file():
+            raise NotFound(f"project '{self.project.config.name}' has no {self.noun} '{name}'")
+        path.unlink()
+        self.secrets.forget(self.project, self.secret_namespace + name)
+
+    def resolve_secrets(self, name: str) -> dict[str, str]:
+        """Secret values for an engine or connector: environment variables win over the
+        store."""
+        values = self.secrets.get(self.project, self.secret_namespace + name)
+        for secret in self.declared_secrets(self.get(name)):
+            env = os.environ.get(secret_env_name(self.secret_namespace + name, secret))
+            if env is not None:
+                values[secret] = env
+        return values
+
+
+class FabricStore(SettingsStore[Fabric]):
+    """The fabrics of one project."""
+
+    folder_name = "fabrics"
+    noun = "fabric"
+
+    def parse(self, data: dict[str, Any]) -> Fabric:
+        return parse_fabric(data)
 
     def in_memory(self) -> Fabric:
         return Fabric(
@@ -137,28 +221,12 @@ class FabricStore:
         )
 
     def list(self) -> list[Fabric]:
-        stored = [self.get(p.stem) for p in sorted(self.folder.glob("*.yml"))]
-        return [self.in_memory(), *(f for f in stored if f.name != IN_MEMORY)]
+        return [self.in_memory(), *(f for f in self._stored() if f.name != IN_MEMORY)]
 
     def get(self, name: str) -> Fabric:
         if name == IN_MEMORY:
             return self.in_memory()
-        path = self._path(name)
-        if not path.is_file():
-            raise NotFound(f"project '{self.project.config.name}' has no fabric '{name}'")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ValidationError(
-                [Issue("yaml", f"{path.name} is not valid YAML: {exc}")]
-            ) from None
-        return parse_fabric({**(data if isinstance(data, dict) else {}), "name": name})
-
-    def secret_status(self, name: str) -> dict[str, bool]:
-        """Which of a fabric's secrets have a value, without revealing any."""
-        fabric = self.get(name)
-        values = self.resolve_secrets(name)
-        return {secret: secret in values for secret in fabric.secrets}
+        return super().get(name)
 
     def put(self, fabric: Fabric, secrets: dict[str, str | None] | None = None) -> Fabric:
         """Create or replace a fabric; secret values go to the secret store only."""
@@ -166,40 +234,11 @@ class FabricStore:
             raise ValidationError(
                 [Issue("name", f"'{IN_MEMORY}' is built in and cannot be replaced", field="/name")]
             )
-        values = dict(secrets or {})
-        unknown = sorted(set(values) - set(fabric.secrets))
-        if unknown:
-            raise ValidationError(
-                [
-                    Issue(
-                        "secrets",
-                        f"secret {unknown[0]!r} is not declared in the fabric's secrets list",
-                        field="/secrets",
-                    )
-                ]
-            )
-        body = fabric.model_dump(exclude={"name"}, exclude_none=True)
-        atomic_write_text(self._path(fabric.name), yaml.safe_dump(body, sort_keys=True))
-        if values:
-            self.secrets.update(self.project, fabric.name, values)
+        self._write(fabric.name, fabric, secrets)
         return fabric
 
-    def delete(self, name: str) -> None:
-        path = self._path(name)
-        if not path.is_file():
-            raise NotFound(f"project '{self.project.config.name}' has no fabric '{name}'")
-        path.unlink()
-        self.secrets.forget(self.project, name)
-
     def resolve_secrets(self, name: str) -> dict[str, str]:
-        """Secret values for an engine: environment variables win over the store."""
-        values = self.secrets.get(self.project, name) if name != IN_MEMORY else {}
-        fabric = self.get(name)
-        for secret in fabric.secrets:
-            env = os.environ.get(secret_env_name(name, secret))
-            if env is not None:
-                values[secret] = env
-        return values
+        return {} if name == IN_MEMORY else super().resolve_secrets(name)
 
     def engine(self, name: str | None = None) -> Engine:
         """An engine for a fabric (the project's default when ``name`` is None)."""

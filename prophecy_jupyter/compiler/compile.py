@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError as PydanticValidationError
 from sqlglot import exp
@@ -41,6 +41,9 @@ from prophecy_jupyter.model.pipeline import (
     issues_from_pydantic,
     pointer,
 )
+
+if TYPE_CHECKING:
+    from prophecy_jupyter.connections import ConnectionResolver
 
 
 @dataclass
@@ -263,8 +266,12 @@ def compile_pipeline(
     catalog: Catalog,
     parameters: Mapping[str, Any] | None = None,
     dialect: str = "duckdb",
+    connections: ConnectionResolver | None = None,
 ) -> CompiledPipeline:
-    """Check and build every gem. Never raises for a bad pipeline: read ``.issues``."""
+    """Check and build every gem. Never raises for a bad pipeline: read ``.issues``.
+
+    ``connections`` looks up the project's connections for gems that read or write through
+    one; without it such gems report that they need a project."""
     issues: list[Issue] = []
     kinds = gem_kinds()
     gems: dict[str, CompiledGem] = {}
@@ -332,6 +339,7 @@ def compile_pipeline(
             dialect,
             gem_ids=gem_ids,
             planned_tables=planned,
+            connections=connections,
         )
         output = compiled.kind.build(compiled.props, ctx)
         issues.extend(ctx.issues)

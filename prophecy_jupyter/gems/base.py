@@ -8,9 +8,9 @@ inference are the same code path as compilation, so they cannot disagree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
 from sqlglot import exp
@@ -24,8 +24,11 @@ from prophecy_jupyter.compiler.expressions import (
     node_position,
     parse_expression,
 )
-from prophecy_jupyter.errors import Issue
+from prophecy_jupyter.errors import Issue, ProphecyError
 from prophecy_jupyter.model.pipeline import Gem, pointer
+
+if TYPE_CHECKING:
+    from prophecy_jupyter.connections import ResolvedConnection
 
 
 class Properties(BaseModel):
@@ -74,6 +77,9 @@ class GemContext:
     planned_tables: Mapping[tuple[str, str], list[Column]] = field(default_factory=dict)
     """Columns that Targets built earlier in the pipeline write, by (schema, table): what a
     Source reading such a table sees when the table does not exist before the run."""
+    connections: Callable[[str], ResolvedConnection] | None = None
+    """Looks up the project's connections (with their secrets) for connector gems; None
+    where the front door has no project."""
 
     # -- issues -------------------------------------------------------------------------
     def field_pointer(self, *path: str | int) -> str:
@@ -97,6 +103,17 @@ class GemContext:
                 column=column,
             )
         )
+
+    def connection(self, name: str, *path: str | int) -> ResolvedConnection | None:
+        """The connection a property names, or ``None`` with an issue on that property."""
+        if self.connections is None:
+            self.issue("no_connections", "connections need a project", *path)
+            return None
+        try:
+            return self.connections(name)
+        except ProphecyError as exc:
+            self.issue("unknown_connection", str(exc), *path)
+            return None
 
     def problem(self, problem: ExpressionProblem, *path: str | int) -> None:
         self.issue(problem.code, problem.message, *path, line=problem.line, column=problem.column)
