@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
@@ -19,10 +19,11 @@ from rich.console import Console
 from rich.table import Table
 
 from prophecy_jupyter.automate.runner import GemRun, RunResult, run_pipeline
-from prophecy_jupyter.compiler import compile_pipeline
+from prophecy_jupyter.compiler import CompiledPipeline, compile_pipeline
 from prophecy_jupyter.compiler.dialects import dialect_issues
 from prophecy_jupyter.compiler.expressions import split_assignments
 from prophecy_jupyter.compiler.preview import preview_gem
+from prophecy_jupyter.connections import project_connections
 from prophecy_jupyter.engines.base import Engine, PreviewResult
 from prophecy_jupyter.errors import Issue, ProphecyError, ValidationError
 from prophecy_jupyter.fabrics import FabricStore
@@ -57,6 +58,18 @@ class Context:
     def engine(self) -> Engine:
         """The engine of the project's default fabric."""
         return FabricStore(self.project).engine()
+
+    def compile(
+        self, pipeline: Pipeline, engine: Engine, values: Mapping[str, Any]
+    ) -> CompiledPipeline:
+        """Compile in the project's dialect, with its connections."""
+        return compile_pipeline(
+            pipeline,
+            engine,
+            values,
+            self.project.config.dialect,
+            connections=project_connections(self.project),
+        )
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -141,9 +154,7 @@ def validate(ctx: Context, pipelines: tuple[str, ...], params: tuple[str, ...], 
                 except ValidationError as exc:
                     found[ref] = exc.issues
                     continue
-                found[ref] = compile_pipeline(
-                    pipeline, engine, values, ctx.project.config.dialect
-                ).issues
+                found[ref] = ctx.compile(pipeline, engine, values).issues
     if fmt == "json":
         click.echo(json.dumps({k: [i.to_dict() for i in v] for k, v in found.items()}, indent=2))
     else:
@@ -174,9 +185,7 @@ def compile_command(
     """Print the SQL of a pipeline's targets, or of one gem."""
     values = parse_params(params)
     with reported(ctx), ctx.engine() as engine:
-        compiled = compile_pipeline(
-            ctx.pipeline(pipeline), engine, values, ctx.project.config.dialect
-        )
+        compiled = ctx.compile(ctx.pipeline(pipeline), engine, values)
         compiled.raise_for_issues()
         refused = dialect_issues(compiled, dialect) if dialect else []
         if refused:
@@ -209,9 +218,7 @@ def preview(
     """Show the first rows of any gem's output."""
     values = parse_params(params)
     with reported(ctx), ctx.engine() as engine:
-        compiled = compile_pipeline(
-            ctx.pipeline(pipeline), engine, values, ctx.project.config.dialect
-        )
+        compiled = ctx.compile(ctx.pipeline(pipeline), engine, values)
         result = preview_gem(compiled, engine, gem, limit)
     if fmt == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))
@@ -267,6 +274,7 @@ def run(
                 mode,  # type: ignore[arg-type]
                 None if fmt == "json" else print_progress,
                 dialect=ctx.project.config.dialect,
+                connections=project_connections(ctx.project),
             )
             results.append(result)
             if fmt == "text":

@@ -48,6 +48,7 @@ from prophecy_jupyter.compiler import CompiledPipeline, compile_pipeline
 from prophecy_jupyter.compiler.dialects import dialect_issues
 from prophecy_jupyter.compiler.preview import preview_gem
 from prophecy_jupyter.compiler.pyspark_code import pyspark_code
+from prophecy_jupyter.connections import project_connections
 from prophecy_jupyter.engines.base import Engine, PreviewResult
 from prophecy_jupyter.errors import (
     Cancelled,
@@ -675,7 +676,13 @@ class Workspace:
     ) -> CompiledPipeline:
         catalog = engine or self.engine(project)
         # Expressions are written in the project's dialect; the engine renders its own.
-        return compile_pipeline(pipeline, catalog, parameters, dialect=project.config.dialect)
+        return compile_pipeline(
+            pipeline,
+            catalog,
+            parameters,
+            dialect=project.config.dialect,
+            connections=project_connections(project, self.secrets),
+        )
 
     def validate(self, path: str, name: str, body: bytes) -> list[Issue]:
         """Every issue of the pipeline (or of the draft in the body), at once."""
@@ -840,6 +847,7 @@ class Workspace:
             mode,
             fabric=fabric,
             dialect=project.config.dialect,
+            connections=project_connections(project, self.secrets),
         )
 
     def list_runs(self, path: str | None) -> list[dict[str, Any]]:

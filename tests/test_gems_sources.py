@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from sqlglot import exp
 
-from prophecy_jupyter.automate.runner import run_pipeline, write_spec
+from prophecy_jupyter.automate.runner import run_pipeline
 from prophecy_jupyter.engines import DuckDBEngine
 from prophecy_jupyter.errors import Conflict, EngineError
-from prophecy_jupyter.gems.sources import TargetProps, written_relation
+from prophecy_jupyter.gems.sources import TargetProps, write_spec, written_relation
 from prophecy_jupyter.model import Pipeline
 from tests.conftest import chain, compiled_ok, gem, issues_of, make_pipeline, rows_of, seed
 

@@ -16,15 +16,17 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlglot import exp
 
 from prophecy_jupyter.compiler import CompiledPipeline, compile_pipeline
-from prophecy_jupyter.engines.base import Engine, WriteSpec
+from prophecy_jupyter.engines.base import Engine
 from prophecy_jupyter.errors import ProphecyError
-from prophecy_jupyter.gems.sources import TargetProps
 from prophecy_jupyter.model.pipeline import Pipeline
+
+if TYPE_CHECKING:
+    from prophecy_jupyter.connections import ConnectionResolver
 
 GemStatus = Literal["pending", "running", "succeeded", "failed", "skipped"]
 RunMode = Literal["fused", "staged"]
@@ -75,17 +77,6 @@ def schedule(compiled: CompiledPipeline, targets: list[str], mode: RunMode) -> l
     return order
 
 
-def write_spec(props: TargetProps) -> WriteSpec:
-    return WriteSpec(
-        format=props.format,
-        mode=props.mode,
-        table=props.table,
-        path=props.path,
-        keys=list(props.keys),
-        header=props.header,
-    )
-
-
 def run_pipeline(
     pipeline: Pipeline,
     engine: Engine,
@@ -93,11 +84,14 @@ def run_pipeline(
     mode: RunMode = "fused",
     on_progress: ProgressCallback | None = None,
     dialect: str = "duckdb",
+    connections: ConnectionResolver | None = None,
 ) -> RunResult:
     """Compile and run; raises `ValidationError` for an invalid pipeline, else returns a result
     whose status says whether every target was written. ``dialect`` is the one the pipeline's
     expressions are written in (the project's); the engine writes its own SQL from them."""
-    compiled = compile_pipeline(pipeline, engine, parameters, dialect=dialect)
+    compiled = compile_pipeline(
+        pipeline, engine, parameters, dialect=dialect, connections=connections
+    )
     compiled.raise_for_issues()
     return run_compiled(compiled, engine, mode, on_progress)
 
@@ -149,8 +143,10 @@ def run_compiled(
             t0 = time.perf_counter()
             try:
                 if gem_id in targets:
-                    run.rows = engine.write(
-                        statement(gem_id), write_spec(compiled.gems[gem_id].props)
+                    built = compiled.gems[gem_id]
+                    assert built.kind is not None
+                    run.rows = built.kind.write(
+                        built.props, engine, statement(gem_id), compiled.connections
                     )
                 else:
                     run.rows = engine.materialize(stored[gem_id], statement(gem_id))

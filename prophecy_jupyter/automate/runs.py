@@ -20,12 +20,15 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from prophecy_jupyter.automate.runner import GemRun, RunMode, run_pipeline
 from prophecy_jupyter.engines.base import Engine
 from prophecy_jupyter.errors import Issue, NotFound, ProphecyError, ValidationError
 from prophecy_jupyter.model.pipeline import Pipeline
+
+if TYPE_CHECKING:
+    from prophecy_jupyter.connections import ConnectionResolver
 
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 FINISHED: frozenset[RunStatus] = frozenset({"succeeded", "failed", "cancelled"})
@@ -135,6 +138,7 @@ class RunManager:
         *,
         fabric: str,
         dialect: str = "duckdb",
+        connections: ConnectionResolver | None = None,
     ) -> dict[str, Any]:
         """Queue a run of ``pipeline`` on a session of ``engine``; returns its record at once.
 
@@ -162,7 +166,7 @@ class RunManager:
                 queue = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prophecy-run")
                 self._queues[project_root] = queue
             snapshot = record.to_dict()
-        queue.submit(self._execute, record, pipeline, engine)
+        queue.submit(self._execute, record, pipeline, engine, connections)
         return snapshot
 
     def get(self, run_id: str) -> dict[str, Any]:
@@ -227,7 +231,13 @@ class RunManager:
             del self._runs[record.id]
 
     # -- the worker ------------------------------------------------------------------------
-    def _execute(self, record: RunRecord, pipeline: Pipeline, engine: Engine) -> None:
+    def _execute(
+        self,
+        record: RunRecord,
+        pipeline: Pipeline,
+        engine: Engine,
+        connections: ConnectionResolver | None,
+    ) -> None:
         with self._lock:
             if record.cancel_requested:
                 return
@@ -260,6 +270,7 @@ class RunManager:
                 record.mode,
                 progress,
                 dialect=record.dialect,
+                connections=connections,
             )
         except _Stopped:
             status = "cancelled"

@@ -66,6 +66,8 @@ class CompiledPipeline:
     issues: list[Issue]
     dialect: str = "duckdb"
     catalog: Catalog | None = None
+    connections: ConnectionResolver | None = None
+    """The project's connections, for the gems that write through one when the run comes."""
     _typed: dict[str, list[Column]] = field(default_factory=dict, repr=False)
 
     @property
@@ -348,7 +350,7 @@ def compile_pipeline(
             written = writes_table(compiled.props)
             if written is not None:
                 planned[written] = output.columns
-    result = CompiledPipeline(pipeline, gems, order, issues, dialect, catalog)
+    result = CompiledPipeline(pipeline, gems, order, issues, dialect, catalog, connections)
     # What would answer differently on the engine (the catalog) the pipeline compiles for.
     engine_dialect = getattr(catalog, "dialect", dialect)
     if isinstance(engine_dialect, str) and family_of(engine_dialect) is not None:

@@ -8,6 +8,7 @@ inference are the same code path as compilation, so they cannot disagree.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -29,6 +30,7 @@ from prophecy_jupyter.model.pipeline import Gem, pointer
 
 if TYPE_CHECKING:
     from prophecy_jupyter.connections import ResolvedConnection
+    from prophecy_jupyter.engines.base import Engine
 
 
 class Properties(BaseModel):
@@ -114,6 +116,33 @@ class GemContext:
         except ProphecyError as exc:
             self.issue("unknown_connection", str(exc), *path)
             return None
+
+    def fetched(self, frame: Any, key: str, *path: str | int) -> GemOutput | None:
+        """Rows a connector fetched from outside the engine (an API, a database, a remote
+        file: a pandas, polars or Arrow frame) as this gem's output.
+
+        The frame is registered with the engine the pipeline compiles on, which is the
+        session a preview or run then executes on, under a name private to the gem and
+        ``key`` (what was fetched, e.g. a hash of the properties), so that the compiled
+        query reads it like any table.
+        """
+        register = getattr(self.catalog, "register_frame", None)
+        if register is None:
+            self.issue("no_frames", "this engine cannot read rows fetched by a connector", *path)
+            return None
+        digest = hashlib.sha1(f"{self.gem.id}\0{key}".encode()).hexdigest()[:16]
+        name = f"__prophecy_in_{digest}"
+        try:
+            register(name, frame)
+            query = exp.select(exp.Star()).from_(exp.to_identifier(name, quoted=True))
+            described = self.catalog.describe(query)
+        except ProphecyError as exc:
+            self.issue("unreadable_source", f"cannot read the fetched rows: {exc}", *path)
+            return None
+        columns = [
+            Column(column, dtype, frozenset({(self.gem.id, column)})) for column, dtype in described
+        ]
+        return GemOutput(query, columns)
 
     def problem(self, problem: ExpressionProblem, *path: str | int) -> None:
         self.issue(problem.code, problem.message, *path, line=problem.line, column=problem.column)
@@ -343,6 +372,18 @@ class GemKind:
 
     def build(self, props: Any, ctx: GemContext) -> GemOutput | None:
         raise NotImplementedError
+
+    def write(
+        self,
+        props: Any,
+        engine: Engine,
+        query: exp.Query,
+        connections: Callable[[str], ResolvedConnection] | None,
+    ) -> int:
+        """Deliver the rows of ``query`` (gems without an output, the Targets); returns how
+        many. A warehouse Target writes through the engine; an egress gem fetches the rows
+        and hands them to its connector (a database, a mail server, a remote file)."""
+        raise NotImplementedError(f"{self.kind} gems do not write")
 
     def subset_inputs(self, props: Any, inputs: int) -> frozenset[int]:
         """Input ports on which the gem is monotone: fed only some of that input's rows, it

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 from sqlglot import exp
@@ -17,6 +17,10 @@ from prophecy_jupyter.gems.base import (
     quoted,
     star_select,
 )
+
+if TYPE_CHECKING:
+    from prophecy_jupyter.connections import ConnectionResolver
+    from prophecy_jupyter.engines.base import Engine, WriteSpec
 
 TABLE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$"
 
@@ -275,6 +279,29 @@ class Target(GemKind):
         if not ok:
             return None
         return GemOutput(star_select(ctx.input), list(ctx.input.columns))
+
+    def write(
+        self,
+        props: TargetProps,
+        engine: Engine,
+        query: exp.Query,
+        connections: ConnectionResolver | None,
+    ) -> int:
+        return engine.write(query, write_spec(props))
+
+
+def write_spec(props: TargetProps) -> WriteSpec:
+    # The engines package imports this module (DuckDB reads Sources' tables): import late.
+    from prophecy_jupyter.engines.base import WriteSpec
+
+    return WriteSpec(
+        format=props.format,
+        mode=props.mode,
+        table=props.table,
+        path=props.path,
+        keys=list(props.keys),
+        header=props.header,
+    )
 
 
 def written_relation(props: TargetProps) -> exp.Query:

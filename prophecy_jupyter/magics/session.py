@@ -33,6 +33,7 @@ from prophecy_jupyter.compiler.expressions import (
     visible_ctes,
 )
 from prophecy_jupyter.compiler.preview import preview_gem
+from prophecy_jupyter.connections import project_connections
 from prophecy_jupyter.engines.base import Engine, FrameKind, PreviewResult
 from prophecy_jupyter.errors import EngineError, Issue, NotFound, ValidationError
 from prophecy_jupyter.fabrics import IN_MEMORY, FabricKind, FabricStore, open_engine, parse_fabric
@@ -352,7 +353,13 @@ def _compile(
         if only_declared:
             declared = {p.name.lower() for p in document.parameters}
             params = {k: v for k, v in params.items() if k.lower() in declared}
-        return compile_pipeline(document, engine, params, project.config.dialect)
+        return compile_pipeline(
+            document,
+            engine,
+            params,
+            project.config.dialect,
+            connections=project_connections(project),
+        )
 
 
 def _check_save_name(name: str) -> None:
