@@ -42,6 +42,18 @@ class GemRun:
     error: str | None = None
 
 
+def gem_view(gem: GemRun) -> dict[str, Any]:
+    """A gem's progress as the API and the run store show it."""
+    return {
+        "gem_id": gem.gem_id,
+        "kind": gem.kind,
+        "status": gem.status,
+        "rows": gem.rows,
+        "seconds": None if gem.seconds is None else round(gem.seconds, 6),
+        "error": gem.error,
+    }
+
+
 @dataclass
 class RunResult:
     pipeline: str

@@ -20,9 +20,10 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from prophecy_jupyter.automate.runner import GemRun, RunMode, run_pipeline
+from prophecy_jupyter.automate.runner import GemRun, RunMode, gem_view, run_pipeline
+from prophecy_jupyter.automate.store import Run, Store, this_worker
 from prophecy_jupyter.engines.base import Engine
 from prophecy_jupyter.errors import Issue, NotFound, ProphecyError, ValidationError
 from prophecy_jupyter.model.pipeline import Pipeline
@@ -34,6 +35,7 @@ RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 FINISHED: frozenset[RunStatus] = frozenset({"succeeded", "failed", "cancelled"})
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def keep_interrupting(interrupt: Callable[[], bool], every: float = 0.05) -> None:
@@ -101,17 +103,7 @@ class RunRecord:
             "started": _timestamp(self.started),
             "finished": _timestamp(self.finished),
             "seconds": None if self.started is None else round(end - self.started, 6),
-            "gems": [
-                {
-                    "gem_id": g.gem_id,
-                    "kind": g.kind,
-                    "status": g.status,
-                    "rows": g.rows,
-                    "seconds": None if g.seconds is None else round(g.seconds, 6),
-                    "error": g.error,
-                }
-                for g in self.gems.values()
-            ],
+            "gems": [gem_view(g) for g in self.gems.values()],
             "error": self.error,
             "issues": [i.to_dict() for i in self.issues],
         }
@@ -120,8 +112,10 @@ class RunRecord:
 class RunManager:
     """Runs pipelines in background threads and keeps the latest ``keep`` finished records."""
 
-    def __init__(self, keep: int = 200) -> None:
+    def __init__(self, keep: int = 200, store: Store | None = None) -> None:
         self.keep = keep
+        self.store = store
+        """Where the runs are also recorded, for run history (Observe) across restarts."""
         self._lock = threading.Lock()
         self._runs: dict[str, RunRecord] = {}
         self._queues: dict[Path, ThreadPoolExecutor] = {}
@@ -156,6 +150,7 @@ class RunManager:
             dialect=dialect,
             gems={g.id: GemRun(g.id, g.kind) for g in pipeline.gems},
         )
+        self._record_in_store(lambda store: store.insert_run(stored_run(record)))
         with self._lock:
             if self._closed:
                 raise ProphecyError("the server is shutting down; no new runs are accepted")
@@ -208,6 +203,7 @@ class RunManager:
     def _request_cancel(self, record: RunRecord) -> None:
         record.cancel_requested = True
         if record.status == "queued":
+            self._record_in_store(lambda store: store.request_cancel(record.id))
             record.status = "cancelled"
             record.finished = time.time()
             for gem in record.gems.values():
@@ -243,10 +239,16 @@ class RunManager:
                 return
             record.status = "running"
             record.started = time.time()
+        self._record_in_store(lambda store: store.start(record.id, this_worker()))
 
         def progress(gem: GemRun) -> None:
             with self._lock:
                 record.gems[gem.gem_id] = replace(gem)
+                gems = [gem_view(g) for g in record.gems.values()]
+            if self._record_in_store(lambda store: store.progress(record.id, gems)):
+                with self._lock:
+                    record.cancel_requested = True
+            with self._lock:
                 if record.cancel_requested:
                     raise _Stopped
 
@@ -301,3 +303,36 @@ class RunManager:
             record.error = error
             record.issues = issues
             record.finished = time.time()
+            views = [gem_view(g) for g in record.gems.values()]
+        self._record_in_store(
+            lambda store: store.finish(
+                record.id, status, error, [i.to_dict() for i in issues], views
+            )
+        )
+
+    def _record_in_store(self, write: Callable[[Store], T]) -> T | None:
+        """Write to the run store, if any; a failing store costs the history, not the run."""
+        if self.store is None:
+            return None
+        try:
+            return write(self.store)
+        except Exception as exc:
+            log.warning("could not record a run in the run store: %r", exc)
+            return None
+
+
+def stored_run(record: RunRecord) -> Run:
+    """A Studio run as the run store keeps it: executed by the server itself."""
+    return Run(
+        id=record.id,
+        project=record.project,
+        kind="pipeline",
+        target=record.pipeline,
+        fabric=record.fabric,
+        concurrency_key=f"studio:{record.project}",
+        parameters=dict(record.parameters),
+        trigger_type="manual",
+        executor="studio",
+        worker=this_worker(),
+        created=record.created,
+    )

@@ -16,8 +16,15 @@ from typing import Any
 
 from jupyter_server.utils import url_path_join
 
-from prophecy_jupyter.server.handlers import API_PREFIX, AUTH_RESOURCE, ROUTES
+from prophecy_jupyter.automate.service import Automate
+from prophecy_jupyter.server.automate_handlers import AUTOMATE_ROUTES
+from prophecy_jupyter.server.handlers import API_PREFIX, AUTH_RESOURCE, ProphecyHandler
+from prophecy_jupyter.server.handlers import ROUTES as STUDIO_ROUTES
 from prophecy_jupyter.workspace import Workspace
+
+ROUTES: tuple[tuple[str, type[ProphecyHandler]], ...] = STUDIO_ROUTES + AUTOMATE_ROUTES
+"""Every route of the API (the Studio's and the orchestration API's), as the path templates
+of ``openapi.yaml``."""
 
 OPENAPI_SPEC = Path(__file__).with_name("openapi.yaml")
 
@@ -44,14 +51,20 @@ def at_shutdown(callback: Callable[[], None]) -> None:
 
 def load_extension(server_app: Any) -> None:
     workspace = Workspace(server_app.root_dir)
+    automate = Automate(workspace.root)
+    workspace.runs.store = automate.store
     web_app = server_app.web_app
     web_app.settings["prophecy_workspace"] = workspace
+    web_app.settings["prophecy_automate"] = automate
     base_url = web_app.settings["base_url"]
     web_app.add_handlers(
         ".*$",
         [(url_path_join(base_url, API_PREFIX, url_pattern(t)), h) for t, h in ROUTES],
     )
     at_shutdown(workspace.close)
+    at_shutdown(automate.stop)
+    # Schedules fire while any server (or the `prophecy automate` daemon) of the root is up.
+    automate.start()
     server_app.log.info(
         "prophecy_jupyter | Studio API at %s over %s",
         url_path_join(base_url, API_PREFIX),

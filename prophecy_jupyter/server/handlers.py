@@ -143,8 +143,13 @@ class ProphecyHandler(APIHandler):
 
     @classmethod
     def allowed_methods(cls) -> list[str]:
-        """The HTTP methods this route implements."""
-        return [m.upper() for m in ("get", "post", "put", "delete") if m in vars(cls)]
+        """The HTTP methods this route implements (itself or in a base of its own)."""
+        own = [
+            k for k in cls.__mro__ if issubclass(k, ProphecyHandler) and k is not ProphecyHandler
+        ]
+        return [
+            m.upper() for m in ("get", "post", "put", "delete") if any(m in vars(k) for k in own)
+        ]
 
     def get_login_url(self) -> str:
         """An API has no login page to redirect to: without credentials the answer is 401."""
