@@ -185,6 +185,7 @@ class Executor:
                 start_new_session=True,
             )
         self.children[run.id] = _Child(run, process, time.monotonic())
+        self.store.assign(run.id, f"{socket.gethostname()}:{process.pid}")
 
     def _reap(self) -> None:
         for run_id, child in list(self.children.items()):

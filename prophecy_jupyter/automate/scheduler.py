@@ -26,6 +26,7 @@ from prophecy_jupyter.automate.store import Run, Store, TriggerType, this_worker
 log = logging.getLogger(__name__)
 
 LEASE = "scheduler"
+RECONCILE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,7 @@ class Scheduler:
         self.lease_seconds = lease_seconds
         self.clock = clock
         self.leader = False
+        self._reconciled = 0.0
         self._next_due: dict[str, tuple[tuple[str | None, str, float], float | None]] = {}
 
     def tick(self) -> TickReport:
@@ -113,9 +115,10 @@ class Scheduler:
         if not leader:
             self.leader = False
             return report
-        if not self.leader:
-            # Taking over: runs the previous holder's processes left behind are settled first.
+        if not self.leader or time.monotonic() - self._reconciled > RECONCILE_SECONDS:
+            # Taking over, and now and then: runs whose processes are gone are settled.
             report.lost = reconcile(self.store)
+            self._reconciled = time.monotonic()
             self.leader = True
         states = self.store.schedule_states()
         checked: dict[str, float] = {}

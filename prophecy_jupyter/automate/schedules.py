@@ -77,7 +77,7 @@ class Schedule(BaseModel):
     parameters: dict[str, Any] = Field(default_factory=dict)
     cron: str | None = Field(
         default=None,
-        description="Cron expression (5 fields; a 6th field gives seconds)",
+        description="Cron expression: 5 fields, or 6 with seconds first (as in Quartz)",
     )
     timezone: str = Field(default="UTC", description="IANA time zone the cron is read in")
     enabled: bool = True
@@ -100,7 +100,7 @@ class Schedule(BaseModel):
     @field_validator("cron")
     @classmethod
     def _valid_cron(cls, value: str | None) -> str | None:
-        if value is not None and not croniter.is_valid(value):
+        if value is not None and not croniter.is_valid(value, second_at_beginning=True):
             raise ValueError(f"invalid cron expression {value!r}")
         return value
 
@@ -135,7 +135,7 @@ class Schedule(BaseModel):
             return
         zone = ZoneInfo(self.timezone)
         start = dt.datetime.fromtimestamp(after, tz=zone)
-        times = croniter(self.cron, start, ret_type=dt.datetime)
+        times = croniter(self.cron, start, ret_type=dt.datetime, second_at_beginning=True)
         while True:
             moment = times.get_next(dt.datetime)
             if moment.timestamp() > until:

@@ -379,6 +379,16 @@ class Store:
                     claimed.append(run)
         return claimed
 
+    def assign(self, run_id: str, worker: str) -> None:
+        """Name the process that now executes a claimed run (a worker the claimer started),
+        so that a reconcile judges the run by that process, not by its starter."""
+        with self._tx() as c:
+            c.execute(
+                runs.update()
+                .where(runs.c.id == run_id, runs.c.status == "running")
+                .values(worker=worker)
+            )
+
     def start(self, run_id: str, worker: str) -> None:
         """Mark a run the caller executes itself (the Studio's) as running."""
         now = time.time()
