@@ -16,6 +16,9 @@
 6. Opening a 500-gem pipeline in the Studio, in JupyterLab in headless Chromium, against the
    same file in JupyterLab's text editor and a 10-gem pipeline (`benchmarks.studio`, in
    Debian's Chromium, which `scripts/setup` installs).
+7. Automate: a scheduled notebook run against the ``papermill`` command and an in-process
+   papermill call on the same notebook; the scheduler's tick with 1000 schedules
+   (`benchmarks.automate`).
 
 The last line printed is one JSON object with every figure.
 """
@@ -33,7 +36,7 @@ from functools import partial
 from importlib.metadata import version
 from typing import Any
 
-from benchmarks import magics, rest, studio
+from benchmarks import automate, magics, rest, studio
 from benchmarks.tpch_data import EXAMPLE, QUERIES, generate, reference_query, register_views
 from prophecy_jupyter.compiler import CompiledPipeline, compile_pipeline
 from prophecy_jupyter.compiler.preview import preview_gem
@@ -480,6 +483,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print("\nStudio: opening a pipeline in a loaded JupyterLab (median ms)")
     ratios_open = studio.report(opens)
 
+    print("\nAutomate: a scheduled notebook run against papermill; the scheduler's tick")
+    automated = automate.measure(args.repeat)
+
     figures: dict[str, Any] = {
         "sf": args.sf,
         "repeat": args.repeat,
@@ -491,6 +497,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "rest_ms": api,
         "studio_ms": opens,
         "studio_ratios": ratios_open,
+        "automate": automated,
         "targets": {
             "magic_overhead_ms_max": magics.TARGET_OVERHEAD_MS,
             **{f"rest_{kind}_p99_ms_max": ms for kind, ms in rest.TARGET_P99_MS.items()},
@@ -498,6 +505,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "compile_1000_ms_max": TARGET_COMPILE_1000_MS,
             "preview_ms_max": TARGET_PREVIEW_MS,
             "studio_open_500_ms_max": studio.TARGET_OPEN_500_MS,
+            "scheduled_notebook_ratio_max": automate.TARGET_RATIO,
         },
     }
     print(json.dumps(figures, sort_keys=True))

@@ -30,6 +30,7 @@ from prophecy_jupyter.fabrics import FabricStore
 from prophecy_jupyter.gems.registry import catalog
 from prophecy_jupyter.gems.sources import TargetProps, written_relation
 from prophecy_jupyter.model import Pipeline, Project, init_project, load_pipeline
+from prophecy_jupyter.workspace import STUDIO_FETCH_LIMIT
 
 console = Console(highlight=False)
 # soft_wrap: an error is one line whatever the width, also when stderr is not a terminal.
@@ -62,13 +63,15 @@ class Context:
     def compile(
         self, pipeline: Pipeline, engine: Engine, values: Mapping[str, Any]
     ) -> CompiledPipeline:
-        """Compile in the project's dialect, with its connections."""
+        """Compile in the project's dialect, with its connections (for validate, compile
+        and preview: gems that fetch from outside read a bounded sample)."""
         return compile_pipeline(
             pipeline,
             engine,
             values,
             self.project.config.dialect,
             connections=project_connections(self.project),
+            fetch_limit=STUDIO_FETCH_LIMIT,
         )
 
 
@@ -640,6 +643,12 @@ def fabric_import_sparkmagic(ctx: Context, names: tuple[str, ...], config: str |
     for imported in made:
         secret = f", password in {store.secrets.path}" if "password" in imported.secrets else ""
         click.echo(f"imported fabric '{imported.name}' (livy at {imported.options['url']}{secret})")
+
+
+# -- orchestration: runs, schedules, deploy, the automate daemon (prophecy_jupyter/cli_automate.py)
+from prophecy_jupyter.cli_automate import register as _register_automate  # noqa: E402
+
+_register_automate(main)
 
 
 if __name__ == "__main__":

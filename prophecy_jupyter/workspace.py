@@ -96,6 +96,9 @@ SCAN_DEPTH = 4
 SCAN_FOLDERS = 5_000
 SKIPPED_FOLDERS = frozenset({"node_modules", "__pycache__", "site-packages"})
 FILE_FORMATS = frozenset({"csv", "parquet", "json"})
+STUDIO_FETCH_LIMIT = 1_000
+"""Rows a gem that fetches from a database or an API reads while the Studio validates or
+previews (on every edit); runs read them all."""
 RUN_MODES: tuple[RunMode, ...] = ("fused", "staged")
 DIALECTS = tuple(sorted(d.value for d in Dialects if d.value))
 """sqlglot dialects a pipeline can be compiled to."""
@@ -682,6 +685,7 @@ class Workspace:
             parameters,
             dialect=project.config.dialect,
             connections=project_connections(project, self.secrets),
+            fetch_limit=STUDIO_FETCH_LIMIT,
         )
 
     def validate(self, path: str, name: str, body: bytes) -> list[Issue]:

@@ -32,6 +32,8 @@ def test_benchmark_prints_every_figure_as_json_on_its_last_line() -> None:
     assert set(figures["preview_ms"]) == {"max", "median"}
     assert set(figures["rest_ms"]) == {"get", "validate", "preview"}
     assert {"select_42_overhead_ms", "frame_overhead_ms"} <= set(figures["magics"])
+    assert set(figures["automate"]["notebook"]) >= {"scheduled_s", "ratio_vs_command"}
+    assert figures["automate"]["tick"]["schedules"] == 1000
     assert set(figures["studio_ms"]) == {
         "studio_10",
         "studio_500",

@@ -181,7 +181,27 @@ def load_schedules(root: Path) -> tuple[list[Schedule], list[Issue]]:
     return found, problems
 
 
+_PARSED: dict[Path, tuple[tuple[int, int], Schedule | ValidationError]] = {}
+"""Schedules by file, with the (mtime, size) they were read at: the scheduler reads every
+schedule on each tick, and parses only the files that changed."""
+
+
 def read_schedule(path: Path) -> Schedule:
+    stat = path.stat()
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    known = _PARSED.get(path)
+    if known is None or known[0] != stamp:
+        try:
+            known = (stamp, _parse_file(path))
+        except ValidationError as exc:
+            known = (stamp, exc)
+        _PARSED[path] = known
+    if isinstance(known[1], ValidationError):
+        raise known[1]
+    return known[1]
+
+
+def _parse_file(path: Path) -> Schedule:
     if not re.match(SCHEDULE_NAME, path.stem):
         raise ValidationError([Issue("name", f"invalid schedule name {path.stem!r}")])
     try:
