@@ -84,8 +84,6 @@ def server_argv(settings: DaemonSettings, token: str) -> list[str]:
         # A taken port is an error: clients are told one port, Jupyter would try others.
         "--ServerApp.port_retries=0",
         "--ServerApp.open_browser=False",
-        # The "open this file" page embeds the token; the daemon has no browser to open it.
-        "--ServerApp.no_browser_open_file=True",
         "--ServerApp.allow_unauthenticated_access=False",
         "--ServerApp.terminals_enabled=False",
         # An extension that fails to load is a daemon that cannot do its one job: stop.
@@ -117,6 +115,8 @@ def serve(
     token, generated = resolve_token(settings.token)
     extensions = {**_other_extensions(), EXTENSION: True}
     app = ServerApp.instance(jpserver_extensions=extensions)
+    # The "open this file" page embeds the token; the daemon has no browser to open it.
+    app.no_browser_open_file = True
     try:
         try:
             app.initialize(

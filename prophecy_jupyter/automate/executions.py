@@ -313,4 +313,7 @@ def execute(store: Store, root: Path, run_id: str) -> RunStatus:
             finish_run(store, run.id, "failed", str(exc), [i.to_dict() for i in exc.issues])
         except ProphecyError as exc:
             finish_run(store, run.id, "failed", str(exc))
+        except Exception as exc:  # papermill's and the engines' own errors: the run's error
+            log.error("run %s failed: %s: %s", run.id, type(exc).__name__, exc)
+            finish_run(store, run.id, "failed", f"{type(exc).__name__}: {exc}")
     return status

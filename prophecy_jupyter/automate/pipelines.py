@@ -96,6 +96,7 @@ def execute_notebook(store: Store, root: Path, run: Run) -> RunStatus:
             str(output),
             parameters=run.parameters,
             kernel_name=KERNEL_NAME,
+            language="python",
             cwd=str((project.root / run.target).parent),
             progress_bar=False,
             log_output=True,
