@@ -48,7 +48,8 @@ def kill(process: subprocess.Popen[bytes]) -> None:
 
 
 def table_rows(project: Path, table: str) -> list[tuple[object, ...]] | None:
-    with duckdb.connect(str(project / ".prophecy" / "warehouse.duckdb"), read_only=True) as connection:
+    database = project / ".prophecy" / "warehouse.duckdb"
+    with duckdb.connect(str(database), read_only=True) as connection:
         names = {
             r[0] for r in connection.execute("SELECT table_name FROM duckdb_tables()").fetchall()
         }

@@ -7,17 +7,23 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
+import { IRunFilters, runsQuery } from './observe/history';
 import {
+  IAutomateRun,
   ICompiled,
+  IDeployment,
   IFabric,
   IFabricTest,
   IGemKind,
   IIssue,
+  ILogLine,
   IPipelineDocument,
   IPipelineSummary,
   IPreview,
   IProjectSummary,
   IRun,
+  IRunRequest,
+  ISchedule,
   IValidation
 } from './types';
 
@@ -326,6 +332,116 @@ export async function testFabric(
       project,
       method: 'POST',
       body: '{}'
+    })
+  ).data;
+}
+
+// Automate: the runs it recorded, its schedules and the project's deployments.
+
+const automateRun = (id: string, action = ''): string =>
+  `automate/runs/${encodeURIComponent(id)}${action ? `/${action}` : ''}`;
+
+const automateSchedule = (name: string, action: string): string =>
+  `automate/schedules/${encodeURIComponent(name)}/${action}`;
+
+/** One page of a project's run history, newest first: the runs older than `before`. */
+export async function automateRuns(
+  project: string,
+  filters: IRunFilters,
+  before: string | null = null,
+  limit?: number
+): Promise<IAutomateRun[]> {
+  const query = runsQuery(project, filters, before, limit);
+  return (await request<{ runs: IAutomateRun[] }>(`automate/runs${query}`)).data
+    .runs;
+}
+
+export async function automateRunDetail(id: string): Promise<IAutomateRun> {
+  return (await request<IAutomateRun>(automateRun(id))).data;
+}
+
+export async function automateRunLogs(id: string): Promise<ILogLine[]> {
+  return (await request<{ lines: ILogLine[] }>(automateRun(id, 'logs'))).data
+    .lines;
+}
+
+/** The notebook a notebook run executed, with its outputs, as nbformat JSON. */
+export async function automateRunNotebook(
+  id: string
+): Promise<Record<string, unknown>> {
+  return (await request<Record<string, unknown>>(automateRun(id, 'notebook')))
+    .data;
+}
+
+export async function startAutomateRun(
+  run: IRunRequest
+): Promise<IAutomateRun> {
+  return (
+    await request<IAutomateRun>('automate/runs', {
+      method: 'POST',
+      body: json(run)
+    })
+  ).data;
+}
+
+export async function cancelAutomateRun(id: string): Promise<IAutomateRun> {
+  return (
+    await request<IAutomateRun>(automateRun(id, 'cancel'), { method: 'POST' })
+  ).data;
+}
+
+export async function schedules(project: string): Promise<ISchedule[]> {
+  return (
+    await request<{ schedules: ISchedule[] }>('automate/schedules', {
+      project
+    })
+  ).data.schedules;
+}
+
+export async function setScheduleEnabled(
+  project: string,
+  name: string,
+  enabled: boolean
+): Promise<ISchedule> {
+  const action = enabled ? 'enable' : 'disable';
+  return (
+    await request<ISchedule>(automateSchedule(name, action), {
+      project,
+      method: 'POST'
+    })
+  ).data;
+}
+
+/** Start a schedule's job now, as its next fire would. */
+export async function triggerSchedule(
+  project: string,
+  name: string
+): Promise<IAutomateRun> {
+  return (
+    await request<IAutomateRun>(automateSchedule(name, 'trigger'), {
+      project,
+      method: 'POST',
+      body: '{}'
+    })
+  ).data;
+}
+
+export async function deployments(project: string): Promise<IDeployment[]> {
+  return (
+    await request<{ deployments: IDeployment[] }>('automate/deployments', {
+      project
+    })
+  ).data.deployments;
+}
+
+export async function deploy(
+  project: string,
+  fabric: string
+): Promise<IDeployment> {
+  return (
+    await request<IDeployment>('automate/deployments', {
+      method: 'POST',
+      body: json({ project, fabric })
     })
   ).data;
 }

@@ -145,3 +145,85 @@ export const TERMINAL_RUN_STATUSES: ReadonlySet<string> = new Set([
   'failed',
   'cancelled'
 ]);
+
+/** What started an Automate run. */
+export type TriggerType =
+  'manual' | 'api' | 'schedule' | 'file' | 'upstream' | 'retry';
+
+/** What Automate runs: a pipeline (by name) or a notebook (by path in the project). */
+export type JobKind = 'pipeline' | 'notebook';
+
+export interface IRunTrigger {
+  type: TriggerType;
+  schedule: string | null;
+  fire_time: string | null;
+  detail: string | null;
+}
+
+/** A run recorded by Automate (`GET /automate/runs`). */
+export interface IAutomateRun {
+  id: string;
+  project: string;
+  kind: JobKind;
+  target: string;
+  fabric: string;
+  parameters: Record<string, unknown>;
+  trigger: IRunTrigger;
+  status: RunStatus;
+  attempt: number;
+  created: string;
+  started: string | null;
+  finished: string | null;
+  seconds: number | null;
+  error: string | null;
+  issues: IIssue[];
+  gems: IGemRun[];
+  output_notebook: boolean;
+  deployment: string | null;
+}
+
+export interface ILogLine {
+  time: string;
+  level: string;
+  message: string;
+}
+
+/** A schedule's event trigger: a file arriving, or another job finishing. */
+export type ScheduleTrigger =
+  | { type: 'file'; path: string }
+  | { type: 'upstream'; pipeline?: string | null; schedule?: string | null };
+
+export interface ISchedule {
+  project: string;
+  name: string;
+  kind: JobKind;
+  target: string;
+  fabric: string;
+  cron: string | null;
+  timezone: string;
+  enabled: boolean;
+  triggers: ScheduleTrigger[];
+  next_fire: string | null;
+  last_run: { id: string; status: RunStatus; finished: string | null } | null;
+  deployment: string | null;
+}
+
+export interface IDeployment {
+  id: string;
+  project: string;
+  fabric: string;
+  created: string;
+  active: boolean;
+  pipelines: string[];
+  schedules: string[];
+  notebooks: string[];
+}
+
+/** What `POST /automate/runs` starts: one pipeline or one notebook of a project. */
+export interface IRunRequest {
+  project: string;
+  pipeline?: string;
+  notebook?: string;
+  fabric?: string;
+  parameters?: Record<string, unknown>;
+}

@@ -40,6 +40,8 @@ STALE_SECONDS = 60.0
 """A running run whose worker has not beaten for this long, on another machine, is lost."""
 KILL_GRACE_SECONDS = 3.0
 KERNEL_NAME = "prophecy"
+SPARE = "-"
+"""The run id a spare worker is started with: it reads the real one from its stdin."""
 
 
 # -- ends and retries ----------------------------------------------------------------------
@@ -141,6 +143,9 @@ class Executor:
         self.max_workers = max_workers
         self.worker = worker or this_worker()
         self.children: dict[str, _Child] = {}
+        self._spare: tuple[subprocess.Popen[bytes], Path] | None = None
+        """A worker started ahead, its imports done, waiting on stdin for the next run: a
+        run then starts without paying for a Python process and papermill's imports."""
         self.logs = root / ".prophecy" / "workers"
 
     def step(self) -> None:
@@ -157,17 +162,22 @@ class Executor:
         return len(self.children)
 
     def close(self, wait: float = 0.0) -> None:
-        """Leave running workers to finish on their own (they record their ends), or wait
-        ``wait`` seconds for them."""
+        """Stop the spare worker; leave running workers to finish on their own (they record
+        their ends), or wait ``wait`` seconds for them."""
+        if self._spare is not None:
+            _kill_tree(self._spare[0].pid)
+            self._spare[0].wait()
+            self._spare[1].unlink(missing_ok=True)
+            self._spare = None
         deadline = time.monotonic() + wait
         while self.children and time.monotonic() < deadline:
             self._reap()
             time.sleep(0.05)
 
-    def _spawn(self, run: Run) -> None:
+    def _start_worker(self, run_id: str, log: Path) -> subprocess.Popen[bytes]:
         self.logs.mkdir(parents=True, exist_ok=True)
-        with open(self.logs / f"{run.id}.log", "wb") as stderr:
-            process = subprocess.Popen(
+        with open(log, "wb") as stderr:
+            return subprocess.Popen(
                 [
                     sys.executable,
                     "-m",
@@ -176,16 +186,37 @@ class Executor:
                     self.store.url,
                     "--root",
                     str(self.root),
-                    run.id,
+                    run_id,
                 ],
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE if run_id == SPARE else subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
                 # Its own session: a signal meant for the server does not reach its runs.
                 start_new_session=True,
             )
+
+    def _spawn(self, run: Run) -> None:
+        """Hand ``run`` to the spare worker (started earlier, its imports done) or start a
+        worker for it; then start the next spare."""
+        log = self.logs / f"{run.id}.log"
+        process = None
+        if self._spare is not None:
+            spare, spare_log = self._spare
+            self._spare = None
+            if spare.poll() is None and spare.stdin is not None:
+                try:
+                    spare.stdin.write(f"{run.id}\n".encode())
+                    spare.stdin.close()
+                    spare_log.replace(log)
+                    process = spare
+                except OSError:
+                    _kill_tree(spare.pid)
+        if process is None:
+            process = self._start_worker(run.id, log)
         self.children[run.id] = _Child(run, process, time.monotonic())
         self.store.assign(run.id, f"{socket.gethostname()}:{process.pid}")
+        spare_log = self.logs / f"spare-{uuid.uuid4().hex[:8]}.log"
+        self._spare = (self._start_worker(SPARE, spare_log), spare_log)
 
     def _reap(self) -> None:
         for run_id, child in list(self.children.items()):

@@ -138,6 +138,7 @@ class Automate:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        self.executor.close()
         self.scheduler.release()
 
     def step(self) -> None:

@@ -269,11 +269,13 @@ def compile_pipeline(
     parameters: Mapping[str, Any] | None = None,
     dialect: str = "duckdb",
     connections: ConnectionResolver | None = None,
+    fetch_limit: int | None = None,
 ) -> CompiledPipeline:
     """Check and build every gem. Never raises for a bad pipeline: read ``.issues``.
 
     ``connections`` looks up the project's connections for gems that read or write through
-    one; without it such gems report that they need a project."""
+    one; without it such gems report that they need a project. ``fetch_limit`` bounds the
+    rows such gems fetch while they build (see `GemContext.fetch_limit`)."""
     issues: list[Issue] = []
     kinds = gem_kinds()
     gems: dict[str, CompiledGem] = {}
@@ -320,6 +322,7 @@ def compile_pipeline(
     literals = _parameter_literals(pipeline, parameters or {}, issues)
     gem_ids = frozenset(g.lower() for g in gems)
     planned: dict[tuple[str, str], list[Column]] = {}
+    result = CompiledPipeline(pipeline, gems, order, issues, dialect, catalog, connections)
 
     for gem_id in order:
         compiled = gems[gem_id]
@@ -342,6 +345,8 @@ def compile_pipeline(
             gem_ids=gem_ids,
             planned_tables=planned,
             connections=connections,
+            upstream_query=result.query,
+            fetch_limit=fetch_limit,
         )
         output = compiled.kind.build(compiled.props, ctx)
         issues.extend(ctx.issues)
@@ -350,7 +355,6 @@ def compile_pipeline(
             written = writes_table(compiled.props)
             if written is not None:
                 planned[written] = output.columns
-    result = CompiledPipeline(pipeline, gems, order, issues, dialect, catalog, connections)
     # What would answer differently on the engine (the catalog) the pipeline compiles for.
     engine_dialect = getattr(catalog, "dialect", dialect)
     if isinstance(engine_dialect, str) and family_of(engine_dialect) is not None:

@@ -82,6 +82,13 @@ class GemContext:
     connections: Callable[[str], ResolvedConnection] | None = None
     """Looks up the project's connections (with their secrets) for connector gems; None
     where the front door has no project."""
+    upstream_query: Callable[[str], exp.Query] | None = None
+    """The whole statement (its ancestors as CTEs) of an input, by its alias: for a gem
+    that reads its input's rows while it builds (DynamicInput); None where not offered."""
+    fetch_limit: int | None = None
+    """How many rows a gem that fetches from outside the engine (a database, an API) needs
+    while it builds: None for all of them, as a run does; a front door that only validates
+    or previews may bound it."""
 
     # -- issues -------------------------------------------------------------------------
     def field_pointer(self, *path: str | int) -> str:

@@ -21,14 +21,32 @@ def _builtin() -> list[type[GemKind]]:
         aggregate,
         cleanse,
         custom,
+        database,
+        directory,
+        dynamic,
+        email,
         join,
         reshape,
+        rest,
         sources,
         transform,
     )
 
     kinds: list[type[GemKind]] = []
-    for module in (sources, transform, join, aggregate, reshape, cleanse, custom):
+    for module in (
+        sources,
+        transform,
+        join,
+        aggregate,
+        reshape,
+        cleanse,
+        custom,
+        directory,
+        dynamic,
+        database,
+        rest,
+        email,
+    ):
         kinds.extend(module.GEMS)
     return kinds
 

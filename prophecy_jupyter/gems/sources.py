@@ -1,14 +1,22 @@
-"""Source and Target: where data enters and leaves a pipeline."""
+"""Source and Target: where data enters and leaves a pipeline.
+
+A local csv, parquet or json file is read by the engine itself (DuckDB's table functions,
+which other engines swap for their own readers: see `prophecy_jupyter.engines.files`).
+Excel and XML files, and any file reached through a ``files`` connection (S3, GCS, Azure,
+SFTP or a local folder), go through the file connector: a Source fetches the rows while it
+is built and hands them to the engine, a Target fetches its rows and writes them itself.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, model_validator
 from sqlglot import exp
 
 from prophecy_jupyter.compiler.columns import Column
-from prophecy_jupyter.errors import ProphecyError
+from prophecy_jupyter.errors import EngineError, ProphecyError
 from prophecy_jupyter.gems.base import (
     GemContext,
     GemKind,
@@ -20,9 +28,15 @@ from prophecy_jupyter.gems.base import (
 
 if TYPE_CHECKING:
     from prophecy_jupyter.connections import ConnectionResolver
+    from prophecy_jupyter.connectors.files import FileOptions, FileStore
     from prophecy_jupyter.engines.base import Engine, WriteSpec
 
 TABLE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$"
+CONNECTION_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+ENGINE_FORMATS = frozenset({"csv", "parquet", "json"})
+"""File formats the engine reads and writes itself, when no connection is named."""
+CONNECTOR_FORMATS = frozenset({"excel", "xml"})
+"""File formats only the file connector reads and writes."""
 
 
 class SeedColumn(Properties):
@@ -31,17 +45,34 @@ class SeedColumn(Properties):
 
 
 class SourceProps(Properties):
-    format: Literal["csv", "parquet", "json", "table", "seed"] = Field(
-        description="csv/parquet/json read files; table reads a table; seed is inline rows"
+    format: Literal["csv", "parquet", "json", "excel", "xml", "table", "seed"] = Field(
+        description="csv/parquet/json/excel/xml read files; table reads a table; "
+        "seed is inline rows"
     )
     path: str | None = Field(
         default=None,
-        description="File path or glob, relative to the project folder",
+        description="File path or glob, relative to the project folder (or to the "
+        "connection's root)",
         min_length=1,
     )
+    connection: str | None = Field(
+        default=None,
+        pattern=CONNECTION_NAME,
+        description="Name of a files connection (S3, GCS, Azure, SFTP, a folder) to read "
+        "the file from; empty reads the project's own files",
+    )
     table: str | None = Field(default=None, pattern=TABLE_NAME, description="[schema.]table")
-    header: bool = Field(default=True, description="csv: first line holds column names")
+    header: bool = Field(default=True, description="csv/excel: first line holds column names")
     delimiter: str = Field(default=",", min_length=1, max_length=4, description="csv separator")
+    sheet: str | None = Field(
+        default=None, min_length=1, description="excel: worksheet to read (default: the first)"
+    )
+    row_path: str | None = Field(
+        default=None,
+        min_length=1,
+        description="xml: XPath of the row elements, e.g. /orders/order (default: every "
+        "child of the root)",
+    )
     columns: list[SeedColumn] = Field(
         default_factory=list, description="seed: column names and types"
     )
@@ -51,8 +82,10 @@ class SourceProps(Properties):
 
     @model_validator(mode="after")
     def _needs_location(self) -> SourceProps:
-        if self.format in {"csv", "parquet", "json"} and not self.path:
+        if self.format in ENGINE_FORMATS | CONNECTOR_FORMATS and not self.path:
             raise ValueError(f"a {self.format} source needs a path")
+        if self.connection and self.format in {"table", "seed"}:
+            raise ValueError(f"a {self.format} source reads no file: remove the connection")
         if self.format == "table" and not self.table:
             raise ValueError("a table source needs a table name")
         if self.format == "seed" and not self.columns:
@@ -143,6 +176,8 @@ class Source(GemKind):
     def build(self, props: SourceProps, ctx: GemContext) -> GemOutput | None:
         if props.format == "seed":
             return self._seed(props, ctx)
+        if through_connector(props):
+            return self._fetch(props, ctx)
         others = ctx.gem_ids - {ctx.gem.id.lower()}
         if props.format == "table" and props.table and props.table.lower() in others:
             ctx.issue(
@@ -169,6 +204,24 @@ class Source(GemKind):
             Column(name, dtype, frozenset({(ctx.gem.id, name)})) for name, dtype in described
         ]
         return GemOutput(query, columns)
+
+    def _fetch(self, props: SourceProps, ctx: GemContext) -> GemOutput | None:
+        """Read the file through the connector and hand its rows to the engine."""
+        from prophecy_jupyter.connectors.files import read_table
+
+        assert props.path is not None
+        store = gem_store(ctx, props.connection, props.path)
+        if store is None:
+            return None
+        try:
+            with store:
+                table = read_table(
+                    store, props.path, _file_format(props.format), file_options(props)
+                )
+        except ProphecyError as exc:
+            ctx.issue("unreadable_source", f"cannot read source: {exc}", "path")
+            return None
+        return ctx.fetched(table, props.model_dump_json(), "path")
 
     def _relation(self, props: SourceProps) -> exp.Expr:
         if props.format == "table":
@@ -229,12 +282,20 @@ class Source(GemKind):
 
 
 class TargetProps(Properties):
-    format: Literal["table", "csv", "parquet", "json"] = Field(
+    format: Literal["table", "csv", "parquet", "json", "excel", "xml"] = Field(
         default="table", description="Write a warehouse table or a file"
     )
     table: str | None = Field(default=None, pattern=TABLE_NAME, description="[schema.]table")
     path: str | None = Field(
-        default=None, min_length=1, description="File path, relative to the project"
+        default=None,
+        min_length=1,
+        description="File path, relative to the project (or to the connection's root)",
+    )
+    connection: str | None = Field(
+        default=None,
+        pattern=CONNECTION_NAME,
+        description="Name of a files connection (S3, GCS, Azure, SFTP, a folder) to write "
+        "the file to; empty writes into the project",
     )
     mode: Literal["overwrite", "append", "error_if_exists", "merge"] = Field(
         default="overwrite",
@@ -242,12 +303,30 @@ class TargetProps(Properties):
         "existing data; merge upserts on the key columns",
     )
     keys: list[str] = Field(default_factory=list, description="merge: key columns")
-    header: bool = Field(default=True, description="csv: write a header line")
+    header: bool = Field(default=True, description="csv/excel: write a header line")
+    sheet: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=31,
+        description="excel: worksheet name (default: Sheet1)",
+    )
+    root_tag: str = Field(
+        default="rows",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$",
+        description="xml: element name of the document's root",
+    )
+    row_tag: str = Field(
+        default="row",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$",
+        description="xml: element name of each row",
+    )
 
     @model_validator(mode="after")
     def _needs_location(self) -> TargetProps:
         if self.format == "table" and not self.table:
             raise ValueError("a table target needs a table name")
+        if self.format == "table" and self.connection:
+            raise ValueError("a table target writes no file: remove the connection")
         if self.format != "table" and not self.path:
             raise ValueError(f"a {self.format} target needs a path")
         if self.mode == "merge" and not self.keys:
@@ -276,9 +355,39 @@ class Target(GemKind):
                 f"cannot write duplicate column names: {', '.join(duplicates)}",
             )
             ok = False
+        if through_connector(props) and not self._connector_ok(props, ctx):
+            ok = False
         if not ok:
             return None
         return GemOutput(star_select(ctx.input), list(ctx.input.columns))
+
+    def _connector_ok(self, props: TargetProps, ctx: GemContext) -> bool:
+        """What can be checked before the run of a file the connector writes: the mode, the
+        connection and that the path stays inside its root."""
+        if props.mode == "merge":
+            where = f"through connection '{props.connection}'" if props.connection else ""
+            ctx.issue(
+                "unsupported_mode",
+                f"merge is not available for {props.format} files{' ' if where else ''}{where}"
+                ": use overwrite, append or error_if_exists",
+                "mode",
+            )
+            return False
+        assert props.path is not None
+        if props.connection is None:
+            return gem_store(ctx, None, props.path) is not None
+        connection = ctx.connection(props.connection, "connection")
+        if connection is None:
+            return False
+        if connection.kind != "files":
+            ctx.issue(
+                "connection_kind",
+                f"connection '{props.connection}' is a {connection.kind} connection; "
+                "a file needs a files connection",
+                "connection",
+            )
+            return False
+        return _path_ok(ctx, props.path)
 
     def write(
         self,
@@ -287,15 +396,111 @@ class Target(GemKind):
         query: exp.Query,
         connections: ConnectionResolver | None,
     ) -> int:
-        return engine.write(query, write_spec(props))
+        if not through_connector(props):
+            return engine.write(query, write_spec(props))
+        from prophecy_jupyter.connectors.files import local_store, open_store, write_table
+
+        assert props.path is not None
+        root = project_root(engine)
+        if props.connection is None:
+            store = local_store(root)
+        elif connections is None:
+            raise EngineError(f"connection '{props.connection}' needs a project")
+        else:
+            store = open_store(connections(props.connection), root)
+        with store:
+            table = engine.fetch(query, "arrow")
+            return write_table(
+                store,
+                props.path,
+                _file_format(props.format),
+                table,
+                props.mode,
+                file_options(props),
+            )
+
+
+def through_connector(props: SourceProps | TargetProps) -> bool:
+    """Whether the file connector (rather than the engine) reads or writes this file."""
+    return props.connection is not None or props.format in CONNECTOR_FORMATS
+
+
+def project_root(engine: object) -> Path:
+    """The folder an engine resolves relative paths in: the project's."""
+    root = getattr(engine, "root", None)
+    return Path(root) if root is not None else Path.cwd()
+
+
+def file_options(props: SourceProps | TargetProps) -> FileOptions:
+    from prophecy_jupyter.connectors.files import FileOptions
+
+    if isinstance(props, SourceProps):
+        return FileOptions(
+            header=props.header,
+            delimiter=props.delimiter,
+            sheet=props.sheet,
+            row_path=props.row_path,
+        )
+    return FileOptions(
+        header=props.header, sheet=props.sheet, root_tag=props.root_tag, row_tag=props.row_tag
+    )
+
+
+def _file_format(fmt: str) -> Literal["csv", "parquet", "json", "excel", "xml"]:
+    assert fmt in ENGINE_FORMATS | CONNECTOR_FORMATS
+    return fmt  # type: ignore[return-value]
+
+
+def _path_ok(ctx: GemContext, path: str) -> bool:
+    from prophecy_jupyter.connectors.files import relative_path_problem
+
+    problem = relative_path_problem(path)
+    if problem is not None:
+        ctx.issue("path", problem, "path")
+        return False
+    return True
+
+
+def gem_store(ctx: GemContext, connection: str | None, path: str) -> FileStore | None:
+    """The store a gem reads ``path`` from: its ``files`` connection, or the project
+    folder, whose files a path must not leave. ``None``, with an issue on the property at
+    fault, when there is none."""
+    from prophecy_jupyter.connectors.files import local_store, open_store, project_path_problem
+
+    root = project_root(ctx.catalog)
+    if connection is None:
+        problem = project_path_problem(root, path)
+        if problem is not None:
+            ctx.issue("path", problem, "path")
+            return None
+        return local_store(root)
+    resolved = ctx.connection(connection, "connection")
+    if resolved is None:
+        return None
+    if resolved.kind != "files":
+        ctx.issue(
+            "connection_kind",
+            f"connection '{connection}' is a {resolved.kind} connection; "
+            "a file needs a files connection",
+            "connection",
+        )
+        return None
+    if not _path_ok(ctx, path):
+        return None
+    try:
+        return open_store(resolved, root)
+    except ProphecyError as exc:
+        ctx.issue("connection", str(exc), "connection")
+        return None
 
 
 def write_spec(props: TargetProps) -> WriteSpec:
     # The engines package imports this module (DuckDB reads Sources' tables): import late.
     from prophecy_jupyter.engines.base import WriteSpec
 
+    assert props.format in ENGINE_FORMATS | {"table"}, "connector formats write in Target.write"
     return WriteSpec(
-        format=props.format,
+        format=props.format,  # type: ignore[arg-type]
         mode=props.mode,
         table=props.table,
         path=props.path,
@@ -305,11 +510,17 @@ def write_spec(props: TargetProps) -> WriteSpec:
 
 
 def written_relation(props: TargetProps) -> exp.Query:
-    """A query that reads back what a Target wrote."""
+    """A query that reads back what a Target wrote (a file the engine can read itself)."""
     if props.format == "table":
         assert props.table is not None
         return exp.select(exp.Star()).from_(table_expression(props.table))
     assert props.path is not None
+    if through_connector(props):
+        raise EngineError(
+            f"{props.path} was written through the file connector; read it with a Source "
+            f"of format {props.format}"
+            + (f" and connection {props.connection}" if props.connection else "")
+        )
     return exp.select(exp.Star()).from_(file_reader(props.format, props.path, props.header))
 
 

@@ -1,5 +1,6 @@
 /**
- * The Studio's left panel: the project, its pipelines and fabrics, and its recent runs.
+ * The Studio's left panel: the project, then either what is built in it (its pipelines,
+ * fabrics and recent runs) or what Automate does with it (Observe).
  */
 import * as React from 'react';
 
@@ -11,6 +12,7 @@ import { IStudioSettings, StudioSettings } from '../settings';
 import { FoldContext, useFolds, useLoader } from './common';
 import { BUILT_IN_FABRIC } from './fabricDraft';
 import { FabricsSection } from './fabrics';
+import { ObservePanel } from './observe';
 import { PipelinesSection } from './pipelines';
 import { ProjectSection, readStoredProject, storeProject } from './projects';
 import { RunsSection } from './runs';
@@ -36,6 +38,45 @@ interface IStudioPanelProps {
   shown: number;
 }
 
+type View = 'build' | 'observe';
+
+const VIEWS: { view: View; label: string; title: string }[] = [
+  {
+    view: 'build',
+    label: 'Build',
+    title: 'Pipelines, fabrics and recent runs'
+  },
+  {
+    view: 'observe',
+    label: 'Observe',
+    title: 'Run history, schedules and deployments'
+  }
+];
+
+function ViewTabs(props: {
+  view: View;
+  onChoose: (view: View) => void;
+}): React.ReactElement {
+  return (
+    <div className="jp-Prophecy-viewTabs" role="tablist">
+      {VIEWS.map(({ view, label, title }) => (
+        <button
+          key={view}
+          type="button"
+          role="tab"
+          className="jp-Prophecy-viewTab"
+          aria-selected={props.view === view}
+          title={title}
+          data-testid={`prophecy-view-${view}`}
+          onClick={() => props.onChoose(view)}
+        >
+          {label}
+        </button>
+      ))}
+    </div>
+  );
+}
+
 /** The fabric used when none is named: the user's setting, else the project's. */
 function defaultFabricOf(
   settings: IStudioSettings,
@@ -53,6 +94,7 @@ function defaultFabricOf(
 function StudioPanel(props: IStudioPanelProps): React.ReactElement {
   const [refreshes, setRefreshes] = React.useState(0);
   const [chosen, setChosen] = React.useState<string | null>(readStoredProject);
+  const [view, setView] = React.useState<View>('build');
   const folds = useFolds();
   const projects = useLoader(() => api.projects(), [refreshes, props.shown]);
   const list = projects.value;
@@ -68,6 +110,7 @@ function StudioPanel(props: IStudioPanelProps): React.ReactElement {
   return (
     <FoldContext.Provider value={folds}>
       <div className="jp-Prophecy-sidebarContent">
+        <ViewTabs view={view} onChoose={setView} />
         <ProjectSection
           projects={list}
           current={current}
@@ -76,7 +119,15 @@ function StudioPanel(props: IStudioPanelProps): React.ReactElement {
           onChoose={choose}
           onRefresh={() => setRefreshes(count => count + 1)}
         />
-        {current ? (
+        {current && view === 'observe' ? (
+          <ObservePanel
+            key={current.path}
+            project={current.path}
+            visible={props.visible}
+            generation={generation}
+          />
+        ) : null}
+        {current && view === 'build' ? (
           // Keyed by project: nothing of the previous project (a list, an open form, a
           // test result) survives the switch.
           <React.Fragment key={current.path}>
