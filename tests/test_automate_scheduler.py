@@ -220,7 +220,7 @@ def test_only_the_lease_holder_fires_and_another_takes_over_when_it_lapses(
 def test_each_arriving_file_fires_once(store: Store, tmp_path: Path) -> None:
     project = tmp_path / "shop"
     (project / "incoming").mkdir(parents=True)
-    job = entry(triggers=[{"type": "file", "path": "incoming/*.csv"}])
+    job = entry(triggers=[{"type": "file", "path": "incoming/*.csv", "poll_seconds": 0}])
     scheduler = scheduler_for(store, [job], Clock(time.time()), tmp_path)
     scheduler.tick()  # first sight
     (project / "incoming" / "a.csv").write_text("x\n1\n")

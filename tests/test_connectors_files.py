@@ -818,3 +818,42 @@ def test_new_gems_are_in_the_catalog_with_described_properties() -> None:
         assert undocumented == [], (kind, undocumented)
     assert kinds["Email"].describe()["has_output"] is False
     assert kinds["Directory"].describe()["inputs"] == {"min": 0, "max": 0}
+
+
+# -- Automate: a file trigger watching a bucket ------------------------------------------------
+def test_a_file_trigger_fires_once_for_each_object_arriving_in_a_bucket(
+    project: Project,
+    store: ConnectionStore,
+    s3: S3Server,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from prophecy_jupyter.automate.scheduler import Scheduled, Scheduler
+    from prophecy_jupyter.automate.schedules import Schedule
+    from prophecy_jupyter.automate.store import RunFilter, Store
+
+    monkeypatch.setenv("PROPHECY_SECRETS_FILE", str(store.secrets.path))
+    s3_connection(store, s3)
+    watch = Schedule.model_validate(
+        {
+            "name": "landing",
+            "pipeline": "load",
+            "triggers": [
+                {"type": "file", "path": "landing/*.csv", "connection": "lake", "poll_seconds": 0}
+            ],
+        }
+    )
+    runs = Store(f"sqlite:///{tmp_path / 'automate.sqlite'}")
+    entry = Scheduled("proj", watch, "in-memory")
+    scheduler = Scheduler(runs, lambda: [entry], project.root.parent)
+    s3.put("landing/old.csv", b"x\n1\n")
+    scheduler.tick()  # first sight: what is already there has not arrived
+    assert runs.list_runs(RunFilter(trigger="file")) == []
+    s3.put("landing/new.csv", b"x\n2\n")
+    s3.put("landing/readme.txt", b"not data")
+    s3.put("elsewhere/other.csv", b"x\n3\n")
+    assert len(scheduler.tick().fired) == 1
+    assert scheduler.tick().fired == []
+    fired = sorted(r.parameters["trigger_file"] for r in runs.list_runs(RunFilter(trigger="file")))
+    assert fired == ["landing/new.csv"]
+    runs.close()

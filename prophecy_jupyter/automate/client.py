@@ -32,6 +32,7 @@ from prophecy_jupyter.errors import (
     Issue,
     NotFound,
     ProphecyError,
+    Severity,
     ValidationError,
 )
 
@@ -274,9 +275,7 @@ class AutomateClient:
     def cancel(self, run_id: str) -> RunInfo:
         """Cancel a run: a queued one at once, a running one as soon as its executor sees
         the request (the run answered may still say ``running``)."""
-        return cast(
-            RunInfo, self._call("POST", f"automate/runs/{quote(run_id, safe='')}/cancel")
-        )
+        return cast(RunInfo, self._call("POST", f"automate/runs/{quote(run_id, safe='')}/cancel"))
 
     def wait(
         self,
@@ -418,7 +417,7 @@ class AutomateClient:
 
 
 def _issue(data: Mapping[str, Any]) -> Issue:
-    severity = "warning" if data.get("severity") == "warning" else "error"
+    severity: Severity = "warning" if data.get("severity") == "warning" else "error"
     return Issue(
         code=str(data.get("code", "invalid")),
         message=str(data.get("message", "")),

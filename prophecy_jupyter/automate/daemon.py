@@ -69,7 +69,7 @@ def _other_extensions() -> dict[str, bool]:
     from jupyter_server.extension.config import ExtensionConfigManager
 
     manager = ExtensionConfigManager(read_config_path=jupyter_config_path())
-    found = manager.get_jpserver_extensions()
+    found: dict[str, bool] = manager.get_jpserver_extensions()  # type: ignore[no-untyped-call]
     return {name: False for name in found if name != EXTENSION}
 
 
@@ -113,6 +113,8 @@ def serve(
     if settings.max_workers < 1:
         raise ProphecyError("max workers must be at least 1")
     token, generated = resolve_token(settings.token)
+    # The extension reads it when it makes its `Automate`, before the first round.
+    os.environ["PROPHECY_AUTOMATE_MAX_WORKERS"] = str(settings.max_workers)
     extensions = {**_other_extensions(), EXTENSION: True}
     app = ServerApp.instance(jpserver_extensions=extensions)
     # The "open this file" page embeds the token; the daemon has no browser to open it.
@@ -128,15 +130,11 @@ def serve(
             if started is not None and "prophecy_automate" in started.settings:
                 started.settings["prophecy_automate"].stop()
             raise EngineError(
-                f"the server could not start on {settings.ip}:{settings.port} (see the log "
-                "above)"
+                f"the server could not start on {settings.ip}:{settings.port} (see the log above)"
             ) from exc
         automate = app.web_app.settings.get("prophecy_automate")
         if automate is None:
             raise EngineError(f"the {EXTENSION} server extension did not load")
-        # The extension makes `Automate` with its defaults; the daemon's is the one knob it
-        # turns before the first run is claimed.
-        automate.executor.max_workers = settings.max_workers
 
         def stop(signum: int, _frame: FrameType | None) -> None:
             log.info("prophecy automate: signal %d, stopping", signum)

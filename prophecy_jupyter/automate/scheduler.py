@@ -22,6 +22,7 @@ from pathlib import Path
 from prophecy_jupyter.automate.executions import reconcile
 from prophecy_jupyter.automate.schedules import FileTrigger, Schedule, UpstreamTrigger
 from prophecy_jupyter.automate.store import Run, Store, TriggerType, this_worker
+from prophecy_jupyter.errors import ProphecyError
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,20 @@ class TickReport:
     lost: list[str] = field(default_factory=list)
 
 
+def connection_files(project: Path, connection: str, pattern: str) -> list[str]:
+    """Files matching ``pattern`` in a ``files`` connection of the project."""
+    from prophecy_jupyter.connections import ConnectionStore
+    from prophecy_jupyter.connectors.files import open_store
+    from prophecy_jupyter.model.project import Project
+
+    resolved = ConnectionStore(Project.open(project)).resolve(connection)
+    with open_store(resolved) as store:
+        found = store.call("glob", store.location(pattern), detail=True, slow=True)
+        return sorted(
+            store.relative(name) for name, info in found.items() if info.get("type") == "file"
+        )
+
+
 class Scheduler:
     """Fires the schedules ``catalog`` lists, while it holds the store's lease."""
 
@@ -106,6 +121,7 @@ class Scheduler:
         self.clock = clock
         self.leader = False
         self._reconciled = 0.0
+        self._listed: dict[tuple[str, str | None, str], float] = {}
         self._next_due: dict[str, tuple[tuple[str | None, str, float], float | None]] = {}
 
     def tick(self) -> TickReport:
@@ -127,9 +143,14 @@ class Scheduler:
             since, enabled = states.get(key, (None, None))
             on = entry.schedule.enabled if enabled is None else enabled
             if since is None or not on:
-                # New (or off): it starts from now; times passed while off are not owed.
+                # New (or off): it starts from now; times passed and files that came while
+                # it was off are not owed.
                 if since is None or since < now:
                     checked[key] = now
+                for trigger in entry.schedule.triggers:
+                    if isinstance(trigger, FileTrigger):
+                        seen = [f"file:{p}" for p in self._list_files(entry, trigger)]
+                        self.store.mark_seen(key, seen)
                 continue
             if self._fire_cron(entry, since, now, report):
                 checked[key] = now
@@ -180,6 +201,10 @@ class Scheduler:
 
     # -- triggers ----------------------------------------------------------------------
     def _fire_files(self, entry: Scheduled, trigger: FileTrigger, report: TickReport) -> None:
+        watched = (entry.key, trigger.connection, trigger.path)
+        if time.monotonic() - self._listed.get(watched, -1e9) < trigger.poll_seconds:
+            return
+        self._listed[watched] = time.monotonic()
         seen = self.store.fired(entry.key)
         for path in self._list_files(entry, trigger):
             key = f"file:{path}"
@@ -192,7 +217,14 @@ class Scheduler:
                 report.fired.append(run.id)
 
     def _list_files(self, entry: Scheduled, trigger: FileTrigger) -> list[str]:
-        """Files matching the trigger, as paths relative to the project."""
+        """Files matching the trigger, as paths relative to the project or to the
+        connection's root; none (and a warning) while the place cannot be listed."""
+        if trigger.connection is not None:
+            try:
+                return connection_files(self.root / entry.project, trigger.connection, trigger.path)
+            except ProphecyError as exc:
+                log.warning("schedule %s: cannot list %s: %s", entry.key, trigger.path, exc)
+                return []
         project = (self.root / entry.project).resolve()
         found: list[str] = []
         for path in sorted(project.glob(trigger.path)):

@@ -36,12 +36,19 @@ Misfire = Literal["skip", "run_once", "run_all"]
 
 
 class FileTrigger(BaseModel):
-    """Fire once for each new file matching ``path`` (a glob, relative to the project)."""
+    """Fire once for each new file matching ``path``: a glob relative to the project, or
+    within a ``files`` connection (a bucket, an SFTP folder)."""
 
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["file"] = "file"
     path: str = Field(min_length=1, description="Glob of the files to watch")
+    connection: str | None = Field(
+        default=None, description="A files connection to watch instead of the project folder"
+    )
+    poll_seconds: float = Field(
+        default=10.0, ge=0, description="How often the place is listed (a bucket costs a call)"
+    )
 
 
 class UpstreamTrigger(BaseModel):

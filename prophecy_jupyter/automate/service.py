@@ -222,7 +222,8 @@ class Automate:
         for entry in self.catalog():
             if entry.project == project and entry.schedule.name == name:
                 return entry
-        raise NotFound(f"project '{project}' has no schedule '{name}'")
+        label = self.project(project).config.name
+        raise NotFound(f"project '{label}' has no schedule '{name}'")
 
     def schedules(self, project: str | None = None) -> list[dict[str, Any]]:
         entries = [e for e in self.catalog() if project is None or e.project == project]
@@ -305,7 +306,7 @@ class Automate:
             assert notebook is not None
             path = confine(found.root, notebook, "notebook")
             if path.suffix != ".ipynb" or not path.is_file():
-                raise NotFound(f"no notebook '{notebook}' in project '{project}'")
+                raise NotFound(f"project '{found.config.name}' has no notebook '{notebook}'")
             kind, target = "notebook", path.relative_to(found.root).as_posix()
         fabric = fabric or found.config.default_fabric
         FabricStore(found).get(fabric)

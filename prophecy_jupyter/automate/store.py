@@ -299,6 +299,19 @@ class Store:
             return False
         return True
 
+    def mark_seen(self, schedule: str, fire_keys: Sequence[str]) -> None:
+        """Record fires that start no run (files already there when a trigger first looks)."""
+        for key in fire_keys:
+            try:
+                with self._tx() as c:
+                    c.execute(
+                        fires.insert().values(
+                            schedule=schedule, fire_key=key, run_id="", created=time.time()
+                        )
+                    )
+            except IntegrityError:
+                continue
+
     def fired(self, schedule: str) -> set[str]:
         with self.engine.connect() as c:
             rows = c.execute(sa.select(fires.c.fire_key).where(fires.c.schedule == schedule))

@@ -8,6 +8,7 @@ registers the handlers of `ROUTES`. The API is described in ``openapi.yaml`` bes
 from __future__ import annotations
 
 import atexit
+import os
 import re
 import threading
 from collections.abc import Callable
@@ -49,9 +50,15 @@ def at_shutdown(callback: Callable[[], None]) -> None:
     (register or atexit.register)(callback)
 
 
+def max_workers() -> int:
+    """How many runs Automate executes at once: ``$PROPHECY_AUTOMATE_MAX_WORKERS``, else 2."""
+    configured = os.environ.get("PROPHECY_AUTOMATE_MAX_WORKERS", "2")
+    return max(1, int(configured)) if configured.isdigit() else 2
+
+
 def load_extension(server_app: Any) -> None:
     workspace = Workspace(server_app.root_dir)
-    automate = Automate(workspace.root)
+    automate = Automate(workspace.root, max_workers=max_workers())
     workspace.runs.store = automate.store
     web_app = server_app.web_app
     web_app.settings["prophecy_workspace"] = workspace
