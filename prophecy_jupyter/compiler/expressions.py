@@ -148,7 +148,7 @@ def token_position(token: Token) -> tuple[int, int]:
     return token.line, token.col - (token.end - token.start)
 
 
-def _true_positions(tokens: list[Token], text: str) -> list[Token]:
+def true_positions(tokens: list[Token], text: str) -> list[Token]:
     """Recompute each token's line and column from its offset in ``text``.
 
     sqlglot's line count drifts after a ``$name`` (it looks ahead for a ``$tag$`` string) while
@@ -179,7 +179,7 @@ def _parse(text: str, dialect: str, what: str) -> tuple[list[Token], list[exp.Ex
     `ExpressionRejected` where sqlglot found it."""
     reader = Dialect.get_or_raise(dialect)
     try:
-        tokens = _true_positions(reader.tokenize(text), text)
+        tokens = true_positions(reader.tokenize(text), text)
         return tokens, reader.parser().parse(tokens, text)
     except ParseError as exc:
         first = exc.errors[0] if exc.errors else {}
@@ -293,6 +293,32 @@ def rejected_at(node: exp.Expr, code: str, message: str) -> ExpressionRejected:
     return ExpressionRejected(ExpressionProblem(code, message, *node_position(node)))
 
 
+def check_read_only(tree: exp.Expr, dialect: str, table_function_hint: str) -> exp.Query:
+    """``tree`` if it is one query that can only read (see `parse_query`), else an
+    `ExpressionRejected` at what is wrong; ``table_function_hint`` says what to use instead of
+    a table function."""
+    if not isinstance(tree, exp.Query):
+        raise rejected_at(
+            tree, "not_a_query", f"only a SELECT query is allowed here, not {tree.key.upper()}"
+        )
+    for node in tree.walk():
+        if isinstance(node, STATEMENT_NODES):
+            raise rejected_at(
+                node, "not_a_query", f"{node.key.upper()} is not allowed; the query may only read"
+            )
+    found = check_statement_functions(tree)
+    if found is not None:
+        raise ExpressionRejected(found)
+    for table in tree.find_all(exp.Table):
+        if isinstance(table.this, exp.Func) and not isinstance(table.this, ROW_GENERATORS):
+            raise rejected_at(
+                table,
+                "table_function",
+                f"table function {table.this.sql(dialect)} is not allowed; {table_function_hint}",
+            )
+    return tree
+
+
 def parse_query(text: str, dialect: str = "duckdb") -> exp.Query:
     """One hand-written SELECT (or set operation) that can only read, parsed and checked.
 
@@ -315,27 +341,7 @@ def parse_query(text: str, dialect: str = "duckdb") -> exp.Query:
             if statements
             else ExpressionProblem("empty_statement", "the statement is empty")
         )
-    tree = statements[0]
-    if not isinstance(tree, exp.Query):
-        raise rejected_at(
-            tree, "not_a_query", f"only a SELECT query is allowed here, not {tree.key.upper()}"
-        )
-    for node in tree.walk():
-        if isinstance(node, STATEMENT_NODES):
-            raise rejected_at(
-                node, "not_a_query", f"{node.key.upper()} is not allowed; the query may only read"
-            )
-    found = check_statement_functions(tree)
-    if found is not None:
-        raise ExpressionRejected(found)
-    for table in tree.find_all(exp.Table):
-        if isinstance(table.this, exp.Func) and not isinstance(table.this, ROW_GENERATORS):
-            raise rejected_at(
-                table,
-                "table_function",
-                f"table function {table.this.sql(dialect)} is not allowed; read data with a "
-                "Source gem",
-            )
+    tree = check_read_only(statements[0], dialect, "read data with a Source gem")
     _place_parameters(tree, tokens)
     return tree
 

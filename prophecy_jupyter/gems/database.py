@@ -34,6 +34,7 @@ from prophecy_jupyter.gems.base import (
     Properties,
     star_select,
 )
+from prophecy_jupyter.gems.sources import writable_input
 
 if TYPE_CHECKING:
     from prophecy_jupyter.connections import ConnectionResolver, ResolvedConnection
@@ -190,19 +191,8 @@ class DatabaseTarget(GemKind):
     row_wise = True
 
     def build(self, props: DatabaseTargetProps, ctx: GemContext) -> GemOutput | None:
-        ok = database_connection(ctx, props.connection, "connection") is not None
-        for i, key in enumerate(props.keys):
-            if ctx.column(key, "keys", i) is None:
-                ok = False
-        names = [c.name.lower() for c in ctx.input.columns]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            ctx.issue(
-                "duplicate_columns",
-                f"cannot write duplicate column names: {', '.join(duplicates)}",
-            )
-            ok = False
-        if not ok:
+        connected = database_connection(ctx, props.connection, "connection") is not None
+        if not writable_input(ctx, props.keys) or not connected:
             return None
         return GemOutput(star_select(ctx.input), list(ctx.input.columns))
 

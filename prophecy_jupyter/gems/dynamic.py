@@ -41,15 +41,13 @@ from sqlglot.tokenizer_core import Token, TokenType
 
 from prophecy_jupyter.compiler.columns import UNKNOWN, Column, find_column
 from prophecy_jupyter.compiler.expressions import (
-    ROW_GENERATORS,
-    STATEMENT_NODES,
     ExpressionProblem,
     ExpressionRejected,
-    _true_positions,
-    check_statement_functions,
+    check_read_only,
     node_position,
     rejected_at,
     token_position,
+    true_positions,
 )
 from prophecy_jupyter.connections import ResolvedConnection
 from prophecy_jupyter.connectors.database import (
@@ -180,7 +178,7 @@ def parse_template(text: str, dialect: str) -> Template:
     `ExpressionRejected` at the position of what is wrong."""
     reader = Dialect.get_or_raise(dialect)
     try:
-        tokens, slots = _slot_tokens(_true_positions(reader.tokenize(text), text))
+        tokens, slots = _slot_tokens(true_positions(reader.tokenize(text), text))
         parsed = [s for s in reader.parser().parse(tokens, text) if s is not None]
     except ParseError as exc:
         first = exc.errors[0] if exc.errors else {}
@@ -202,26 +200,7 @@ def parse_template(text: str, dialect: str) -> Template:
         raise ExpressionRejected(
             ExpressionProblem("multiple_statements", "write exactly one SELECT statement", *where)
         )
-    tree = parsed[0]
-    if not isinstance(tree, exp.Query):
-        raise rejected_at(
-            tree, "not_a_query", f"only a SELECT query is allowed here, not {tree.key.upper()}"
-        )
-    for node in tree.walk():
-        if isinstance(node, STATEMENT_NODES):
-            raise rejected_at(
-                node, "not_a_query", f"{node.key.upper()} is not allowed; the query may only read"
-            )
-    found = check_statement_functions(tree)
-    if found is not None:
-        raise ExpressionRejected(found)
-    for table in tree.find_all(exp.Table):
-        if isinstance(table.this, exp.Func) and not isinstance(table.this, ROW_GENERATORS):
-            raise rejected_at(
-                table,
-                "table_function",
-                f"table function {table.this.sql(dialect)} is not allowed; use file mode",
-            )
+    tree = check_read_only(parsed[0], dialect, "use file mode")
     tables: set[str] = set()
     for ident in tree.find_all(exp.Identifier):
         if ident.name not in slots:

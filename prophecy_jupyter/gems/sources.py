@@ -334,6 +334,21 @@ class TargetProps(Properties):
         return self
 
 
+def writable_input(ctx: GemContext, keys: list[str]) -> bool:
+    """Whether the input can be written as a table (its column names differ) keyed on
+    ``keys`` (each a column of it); issues say what is not."""
+    ok = all([ctx.column(key, "keys", i) is not None for i, key in enumerate(keys)])
+    names = [c.name.lower() for c in ctx.input.columns]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        ctx.issue(
+            "duplicate_columns",
+            f"cannot write duplicate column names: {', '.join(duplicates)}",
+        )
+        ok = False
+    return ok
+
+
 class Target(GemKind):
     kind = "Target"
     category = "Source/Target"
@@ -343,18 +358,7 @@ class Target(GemKind):
     has_output = False
 
     def build(self, props: TargetProps, ctx: GemContext) -> GemOutput | None:
-        ok = True
-        for i, key in enumerate(props.keys):
-            if ctx.column(key, "keys", i) is None:
-                ok = False
-        names = [c.name.lower() for c in ctx.input.columns]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            ctx.issue(
-                "duplicate_columns",
-                f"cannot write duplicate column names: {', '.join(duplicates)}",
-            )
-            ok = False
+        ok = writable_input(ctx, props.keys)
         if through_connector(props) and not self._connector_ok(props, ctx):
             ok = False
         if not ok:
