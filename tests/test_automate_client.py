@@ -278,7 +278,7 @@ def test_the_cli_commands_answer_in_one_line_and_with_exit_codes(
             ("deploy", "--fabric", "nope", "--project", "sub"),
             "error: project 'sub' has no fabric 'nope'",
         ),
-        (("schedules", "trigger", "missing"), "error: project '' has no schedule 'missing'"),
+        (("schedules", "trigger", "missing"), "error: project 'shop' has no schedule 'missing'"),
         (("runs", "trigger", "--pipeline", "gone"), "error: project 'shop' has no pipeline 'gone'"),
     ):
         code, out, err = prophecy(*args)
