@@ -162,6 +162,12 @@ class Scheduler:
         self.store.set_checked(checked)
         return report
 
+    def next_due(self) -> float | None:
+        """The earliest fire time the schedules seen so far are waiting for (so that the
+        loop can wake for it rather than up to a tick late)."""
+        due = [d for _, d in self._next_due.values() if d is not None]
+        return min(due) if due else None
+
     def release(self) -> None:
         self.store.release_lease(LEASE, self.holder)
         self.leader = False

@@ -153,7 +153,11 @@ class Automate:
                 self.step()
             except Exception as exc:  # a store hiccup must not end scheduling for good
                 log.error("automate tick failed: %r", exc)
-            self._wake.wait(self.tick_seconds)
+            wait = self.tick_seconds
+            due = self.scheduler.next_due()
+            if due is not None and due > time.time():  # one not fired (off, not leader) waits
+                wait = min(wait, due - time.time())
+            self._wake.wait(wait)
             self._wake.clear()
 
     # -- projects and schedules --------------------------------------------------------
