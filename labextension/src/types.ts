@@ -214,6 +214,10 @@ export interface IDeployment {
   fabric: string;
   created: string;
   active: boolean;
+  /** The release deployed (a Git tag's version), when it came from one. */
+  release: string | null;
+  /** The Git commit deployed, when it came from a release. */
+  commit: string | null;
   pipelines: string[];
   schedules: string[];
   notebooks: string[];
@@ -226,4 +230,117 @@ export interface IRunRequest {
   notebook?: string;
   fabric?: string;
   parameters?: Record<string, unknown>;
+}
+
+// Version control (`/vcs/…`): the project's Git repository as the Git panel shows it.
+
+/** One changed file of the working tree, relative to the project. */
+export interface IVcsChange {
+  path: string;
+  /** added, modified, deleted, renamed, untracked, conflicted… */
+  status: string;
+  /** What kind of file it is: pipelines, schedules, fabrics, notebooks, … */
+  group: string;
+  /** The pipeline's name, when the file is one. */
+  pipeline: string | null;
+}
+
+export interface IVcsStatus {
+  branch: string | null;
+  ahead: number;
+  behind: number;
+  changes: IVcsChange[];
+  [key: string]: unknown;
+}
+
+/** A gem of a pipeline diff: added, removed or with `fields` changed (and maybe moved). */
+export interface IGemDiff {
+  id: string;
+  status: 'added' | 'removed' | 'changed';
+  kind: string;
+  /** The changed fields, as JSON pointers into the gem (`/properties/condition`). */
+  fields: string[];
+  /** Its position changed (a move is not an edit of its fields). */
+  moved: boolean;
+}
+
+/** A connection on one side only (a connection has no content to change). */
+export interface IConnectionDiff {
+  status: 'added' | 'removed';
+  from: string;
+  to: string;
+  port: string;
+}
+
+/** What changed in a pipeline document, gem by gem. */
+export interface IPipelineDiff {
+  name: string;
+  gems: IGemDiff[];
+  connections: IConnectionDiff[];
+  /** Changed fields of the document itself (description, parameters). */
+  fields: string[];
+}
+
+export type IFileDiff =
+  | { path: string; kind: 'pipeline'; diff: IPipelineDiff }
+  | { path: string; kind: 'text'; patch: string };
+
+/** One conflict of a pipeline merge: a property both sides changed differently. */
+export interface IPipelineConflict {
+  /** The property's path in the document; how the choice of a side names it. */
+  path: string;
+  gem_id: string | null;
+  reason: string;
+  base: unknown;
+  ours: unknown;
+  theirs: unknown;
+}
+
+export interface IFileConflicts {
+  path: string;
+  pipeline: string | null;
+  conflicts: IPipelineConflict[];
+}
+
+export interface IMergeResult {
+  merged: boolean;
+  commit: string | null;
+  conflicts: IFileConflicts[];
+  /** Files that are not pipelines and conflict as text: one side is kept whole. */
+  text_conflicts: string[];
+  [key: string]: unknown;
+}
+
+export type MergeSide = 'ours' | 'theirs';
+
+/** How a merge in progress ends: a side per pipeline conflict and per text file. */
+export interface IMergeResolution {
+  choices: Record<string, Record<string, MergeSide>>;
+  text: Record<string, MergeSide>;
+}
+
+export interface IVcsBranch {
+  name: string;
+  commit: string;
+  /** Whether it is a remote-tracking branch (`origin/main`). */
+  remote: boolean | string | null;
+}
+
+export interface IVcsBranches {
+  current: string | null;
+  branches: IVcsBranch[];
+}
+
+export interface IVcsCommit {
+  commit: string;
+  message: string;
+  [key: string]: unknown;
+}
+
+export interface IRelease {
+  version: string;
+  tag: string;
+  commit: string;
+  notes: string;
+  created: string | null;
 }

@@ -295,6 +295,8 @@ describe('deploymentContents', () => {
     fabric: 'in-memory',
     created: '2025-03-10T12:00:00Z',
     active: true,
+    release: null,
+    commit: null,
     pipelines,
     schedules,
     notebooks: []

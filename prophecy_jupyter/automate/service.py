@@ -92,6 +92,8 @@ def deployment_view(deployment: Deployment) -> dict[str, Any]:
         "fabric": deployment.fabric,
         "created": iso(deployment.created),
         "active": deployment.active,
+        "release": deployment.manifest.get("release"),
+        "commit": deployment.manifest.get("commit"),
         **{k: deployment.manifest.get(k, []) for k in SNAPSHOT_FOLDERS},
     }
 
@@ -380,16 +382,28 @@ class Automate:
     def deployments(self, project: str | None = None) -> list[Deployment]:
         return self.store.list_deployments(project)
 
-    def deploy(self, project: str, fabric: str) -> Deployment:
+    def deploy(
+        self,
+        project: str,
+        fabric: str,
+        *,
+        source: Path | None = None,
+        release: str | None = None,
+        commit: str | None = None,
+    ) -> Deployment:
         """Freeze the project's pipelines, schedules and notebooks as the deployment its
-        schedules run from on ``fabric``, until the next deploy."""
+        schedules run from on ``fabric``, until the next deploy.
+
+        ``source`` is the folder to freeze when it is not the project as it is now: a
+        release's files, checked out of Git (``release`` and ``commit`` then name it)."""
         found = self.project(project)
         FabricStore(found).get(fabric)
-        schedules, problems = load_schedules(found.root)
+        frozen = found if source is None else Project.open(source)
+        schedules, problems = load_schedules(frozen.root)
         if problems:
             raise ValidationError(problems)
         for schedule in schedules:
-            self._check_target(found, schedule)
+            self._check_target(frozen, schedule)
         created = time.time()
         ident = dt.datetime.fromtimestamp(created, tz=dt.UTC).strftime("%Y%m%dT%H%M%S")
         ident = f"{ident}-{uuid.uuid4().hex[:6]}"
@@ -397,18 +411,20 @@ class Automate:
         folder.mkdir(parents=True, exist_ok=True)
         staging = folder / f".{ident}.tmp"
         for name in SNAPSHOT_FOLDERS:
-            if (found.root / name).is_dir():
+            if (frozen.root / name).is_dir():
                 shutil.copytree(
-                    found.root / name,
+                    frozen.root / name,
                     staging / name,
                     ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"),
                 )
         staging.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(found.root / PROJECT_FILE, staging / PROJECT_FILE)
+        shutil.copy2(frozen.root / PROJECT_FILE, staging / PROJECT_FILE)
         final = folder / ident
         os.replace(staging, final)  # the snapshot appears whole or not at all
-        manifest = {
-            "pipelines": found.pipeline_names(),
+        manifest: dict[str, Any] = {
+            "release": release,
+            "commit": commit,
+            "pipelines": frozen.pipeline_names(),
             "schedules": [s.name for s in schedules],
             "notebooks": sorted(
                 p.relative_to(final).as_posix() for p in (final / "notebooks").rglob("*.ipynb")

@@ -27,8 +27,13 @@ def is_selected(studio: Studio, gem_id: str = "filter_1") -> None:
 
 
 def saved_with(studio: Studio, gem_id: str) -> dict[str, Any] | None:
-    """The pipeline file as saved, once it holds ``gem_id``."""
-    saved: dict[str, Any] = json.loads((studio.lab.root / PIPELINE).read_text(encoding="utf-8"))
+    """The pipeline file as saved, once it holds ``gem_id``. Jupyter's contents manager
+    rewrites a file in place (keeping a backup copy aside), so a read during the save may
+    see it empty or cut short: that is "not yet"."""
+    try:
+        saved: dict[str, Any] = json.loads((studio.lab.root / PIPELINE).read_text(encoding="utf-8"))
+    except ValueError:
+        return None
     return saved if any(gem["id"] == gem_id for gem in saved["gems"]) else None
 
 

@@ -56,6 +56,15 @@ function DeploymentItem(props: {
     >
       <div className="jp-Prophecy-observeLine">
         <span className="jp-Prophecy-itemName">{deployment.fabric}</span>
+        {deployment.release ? (
+          <span
+            className="jp-Prophecy-badge"
+            data-testid="prophecy-deployment-release"
+            title={deployment.commit ?? undefined}
+          >
+            {deployment.release}
+          </span>
+        ) : null}
         {deployment.active ? (
           <span
             className="jp-Prophecy-badge"
