@@ -650,6 +650,11 @@ from prophecy_jupyter.cli_automate import register as _register_automate  # noqa
 
 _register_automate(main)
 
+# -- version control: prophecy git …, prophecy diff (prophecy_jupyter/cli_git.py)
+from prophecy_jupyter.cli_git import register as _register_git  # noqa: E402
+
+_register_git(main)
+
 
 if __name__ == "__main__":
     main()

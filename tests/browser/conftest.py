@@ -88,7 +88,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         "JUPYTERLAB_WORKSPACES_DIR": str(base / "workspaces"),
         "PROPHECY_SECRETS_FILE": str(base / "secrets.json"),
     }
-    server = ServerProcess(root, app="jupyterlab", env=env, log_path=base / "server.log")
+    # The application object is reachable from the page, so that a test can read the
+    # commands every extension registered.
+    args = ["--LabApp.expose_app_in_browser=True"]
+    server = ServerProcess(root, app="jupyterlab", args=args, env=env, log_path=base / "server.log")
     with server:
         yield Lab(server, root)
 
