@@ -8,9 +8,11 @@ documented status with a body matching its schema, and never a server error.
 from __future__ import annotations
 
 import copy
+import json
 import re
+import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -165,6 +167,7 @@ def test_each_operations_success_conforms_to_the_spec(server: ServerProcess) -> 
     call("DELETE", "/fabrics/{name}", "/fabrics/warehouse")
     call("DELETE", "/pipelines/{name}", named, headers={"If-Match": updated.headers["ETag"]})
     call_automate(server, call)
+    call_vcs(server, call)
     operations = {(p, m) for p, ops in SPEC["paths"].items() for m in ops if m in METHODS}
     assert seen == operations
 
@@ -212,6 +215,77 @@ def call_automate(server: ServerProcess, call: Any) -> None:
     assert finished(call, now["id"])["status"] == "succeeded"
     call("POST", "/automate/deployments", json={"fabric": "in-memory"})
     call("GET", "/automate/deployments")
+
+
+def edit_pipeline(server: ServerProcess, change: Callable[[dict[str, Any]], None]) -> None:
+    """Change customer_totals on disk, as an editor or another tool would."""
+    path = server.root / "pipelines" / "customer_totals.pipeline.json"
+    document = json.loads(path.read_text(encoding="utf-8"))
+    change(document)
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+
+
+def set_condition(condition: str) -> Callable[[dict[str, Any]], None]:
+    def change(document: dict[str, Any]) -> None:
+        for gem in document["gems"]:
+            if gem["id"] == "shipped":
+                gem["properties"]["condition"] = condition
+
+    return change
+
+
+def call_vcs(server: ServerProcess, call: Any) -> None:
+    """One successful call of each version-control operation, on a repository made here
+    (the server's root is a copy of the shop, not a repository), with a bare repository
+    beside it as the remote."""
+    call("POST", "/vcs/init")
+    status = call("GET", "/vcs/status").json()
+    assert status["branch"] == "main"
+    assert {"pipelines", "schedules", "project"} <= {c["group"] for c in status["changes"]}
+    call("POST", "/vcs/commit", json={"message": "The shop"})
+    remote = server.root.parent / "remote.git"
+    subprocess.run(["git", "init", "--quiet", "--bare", str(remote)], check=True)
+    answer = call("POST", "/vcs/remote", json={"url": str(remote), "token": "s3cret"}).json()
+    assert "s3cret" not in json.dumps(answer)
+    assert answer["credentials"]["token"] is True
+    call("POST", "/vcs/push", json={})
+    call("POST", "/vcs/pull", json={})
+    call("POST", "/vcs/branches", json={"name": "feature"})
+    call("GET", "/vcs/branches")
+    call("POST", "/vcs/switch", json={"name": "feature"})
+    edit_pipeline(server, set_condition("status = 'delivered'"))
+    files = call(
+        "GET", "/vcs/diff", params={"path": "pipelines/customer_totals.pipeline.json"}
+    ).json()["files"]
+    assert files[0]["diff"]["gems"][0]["id"] == "shipped"
+    call("POST", "/vcs/commit", json={"message": "Delivered", "paths": [files[0]["path"]]})
+    call("POST", "/vcs/switch", json={"name": "main"})
+    edit_pipeline(server, set_condition("status = 'returned'"))
+    call("POST", "/vcs/commit", json={"message": "Returned"})
+    stopped = call("POST", "/vcs/merge", json={"branch": "feature"}).json()
+    assert stopped["merged"] is False
+    call("POST", "/vcs/merge/abort", json={})
+    call("POST", "/vcs/merge", json={"branch": "feature"})
+    pending = call("GET", "/vcs/merge").json()
+    (pipeline,) = pending["conflicts"]
+    choices = {pipeline["path"]: {c["path"]: "theirs" for c in pipeline["conflicts"]}}
+    merged = call("POST", "/vcs/merge/resolve", json={"choices": choices, "text": {}}).json()
+    assert merged["merged"] is True
+    call("POST", "/vcs/releases", json={"version": "v1", "notes": "The first"})
+    call("GET", "/vcs/releases")
+    deployed = call(
+        "POST",
+        "/vcs/releases/{name}/deploy",
+        "/vcs/releases/v1/deploy",
+        json={"fabric": "in-memory"},
+    ).json()
+    assert deployed["release"] == "v1"
+    call(
+        "POST",
+        "/vcs/releases/{name}/rollback",
+        "/vcs/releases/v1/rollback",
+        json={"fabric": "in-memory"},
+    )
 
 
 @schema.parametrize()

@@ -4,9 +4,11 @@ editing the same pipeline, releases deployed through a real `Automate`."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import shlex
+import socket
 import stat
 import tempfile
 from collections.abc import Callable
@@ -738,3 +740,26 @@ def test_operations_outside_a_repository_say_so(tmp_path: Path) -> None:
     with pytest.raises(Conflict, match="nothing is committed yet"):
         vcs.create_branch("x")
     assert vcs.diff()  # everything is new against the empty tree
+
+
+def test_without_a_configured_identity_commits_are_made_as_the_servers_account(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nobody = tmp_path / "gitconfig-without-user"
+    nobody.write_text("[init]\n\tdefaultBranch = main\n")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(nobody))  # a machine where git knows nobody
+    shop = copy_shop(tmp_path / "anonymous")
+    repo = Vcs(shop, SecretStore(tmp_path / "secrets.json"))
+    repo.init()
+    made = repo.commit("first")
+    user = getpass.getuser()
+    assert git(shop, "log", "-1", "--format=%an <%ae>").strip() == (
+        f"{user} <{user}@{socket.getfqdn()}>"
+    )
+    assert made["commit"] == git(shop, "rev-parse", "HEAD").strip()
+    # A configured identity wins.
+    git(shop, "config", "user.name", "Ada")
+    git(shop, "config", "user.email", "ada@example.com")
+    edit(shop, set_condition("quantity > 9"))
+    repo.commit("second")
+    assert git(shop, "log", "-1", "--format=%an <%ae>").strip() == "Ada <ada@example.com>"

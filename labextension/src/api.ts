@@ -7,6 +7,7 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
+import { readPipelineDiff } from './git/marks';
 import { IRunFilters, runsQuery } from './observe/history';
 import {
   IAutomateRun,
@@ -14,17 +15,25 @@ import {
   IDeployment,
   IFabric,
   IFabricTest,
+  IFileDiff,
   IGemKind,
   IIssue,
   ILogLine,
+  IMergeResolution,
+  IMergeResult,
   IPipelineDocument,
   IPipelineSummary,
   IPreview,
   IProjectSummary,
+  IRelease,
   IRun,
   IRunRequest,
   ISchedule,
-  IValidation
+  IValidation,
+  IVcsBranches,
+  IVcsCommit,
+  IVcsRemote,
+  IVcsStatus
 } from './types';
 
 const PREFIX = 'prophecy/api/v1';
@@ -444,4 +453,164 @@ export async function deploy(
       body: json({ project, fabric })
     })
   ).data;
+}
+
+// Version control: the project's Git repository.
+
+/** A POST on a `/vcs/…` route of the project, answering what the route answers. */
+async function vcsPost<T>(
+  project: string,
+  action: string,
+  body: Record<string, unknown> = {}
+): Promise<T> {
+  return (
+    await request<T>(`vcs/${action}`, {
+      project,
+      method: 'POST',
+      body: json(body)
+    })
+  ).data;
+}
+
+/** Branch, ahead/behind and changed files; a 404 when the project has no repository. */
+export async function vcsStatus(project: string): Promise<IVcsStatus> {
+  return (await request<IVcsStatus>('vcs/status', { project })).data;
+}
+
+/** What changed in `path` (every changed file when not given) since `rev` (the last commit). */
+export async function vcsDiff(
+  project: string,
+  path?: string,
+  rev?: string
+): Promise<IFileDiff[]> {
+  const query = new URLSearchParams({ project });
+  if (path) {
+    query.set('path', path);
+  }
+  if (rev) {
+    query.set('rev', rev);
+  }
+  const files = (await request<{ files: IFileDiff[] }>(`vcs/diff?${query}`))
+    .data.files;
+  return files.map(file =>
+    file.kind === 'pipeline'
+      ? { ...file, diff: readPipelineDiff(file.diff) }
+      : file
+  );
+}
+
+/** Make the project folder a repository; answers its status. */
+export async function vcsInit(project: string): Promise<IVcsStatus> {
+  return vcsPost<IVcsStatus>(project, 'init');
+}
+
+/** Set a remote; the token is stored on the server and never sent back. */
+export async function vcsSetRemote(
+  project: string,
+  remote: { url: string; name?: string; username?: string; token?: string }
+): Promise<IVcsRemote> {
+  const body: Record<string, unknown> = { url: remote.url };
+  for (const key of ['name', 'username', 'token'] as const) {
+    if (remote[key]) {
+      body[key] = remote[key];
+    }
+  }
+  return vcsPost(project, 'remote', body);
+}
+
+export async function vcsCommit(
+  project: string,
+  message: string,
+  paths: string[]
+): Promise<IVcsCommit> {
+  return vcsPost<IVcsCommit>(project, 'commit', { message, paths });
+}
+
+export async function vcsBranches(project: string): Promise<IVcsBranches> {
+  return (await request<IVcsBranches>('vcs/branches', { project })).data;
+}
+
+/** A new branch at `start` (the current commit by default), not switched to. */
+export async function vcsCreateBranch(
+  project: string,
+  name: string,
+  start?: string
+): Promise<{ name: string; commit: string }> {
+  return vcsPost(project, 'branches', start ? { name, start } : { name });
+}
+
+export async function vcsSwitch(
+  project: string,
+  name: string
+): Promise<{ current: string | null; commit: string | null }> {
+  return vcsPost(project, 'switch', { name });
+}
+
+/** Fetch and merge the upstream: merged, or stopped on conflicts like a merge. */
+export async function vcsPull(project: string): Promise<IMergeResult> {
+  return vcsPost<IMergeResult>(project, 'pull');
+}
+
+export async function vcsPush(
+  project: string
+): Promise<{ remote: string; branch: string; commit: string }> {
+  return vcsPost(project, 'push');
+}
+
+/** Merge `branch` into the current one: merged, or the conflicts to settle. */
+export async function vcsMerge(
+  project: string,
+  branch: string
+): Promise<IMergeResult> {
+  return vcsPost<IMergeResult>(project, 'merge', { branch });
+}
+
+/** The merge in progress and its conflicts (a 409 when there is none). */
+export async function vcsMergeState(project: string): Promise<IMergeResult> {
+  return (await request<IMergeResult>('vcs/merge', { project })).data;
+}
+
+export async function vcsResolveMerge(
+  project: string,
+  resolution: IMergeResolution
+): Promise<IMergeResult> {
+  return vcsPost<IMergeResult>(project, 'merge/resolve', {
+    choices: resolution.choices,
+    text: resolution.text
+  });
+}
+
+export async function vcsAbortMerge(
+  project: string
+): Promise<{ aborted: boolean; branch: string | null }> {
+  return vcsPost(project, 'merge/abort');
+}
+
+export async function vcsReleases(project: string): Promise<IRelease[]> {
+  return (await request<{ releases: IRelease[] }>('vcs/releases', { project }))
+    .data.releases;
+}
+
+export async function vcsRelease(
+  project: string,
+  version: string,
+  notes: string,
+  push = false
+): Promise<IRelease> {
+  return vcsPost<IRelease>(project, 'releases', { version, notes, push });
+}
+
+/** Deploy a release to a fabric (`rollback`: make an earlier release the active one). */
+export async function vcsDeployRelease(
+  project: string,
+  version: string,
+  fabric: string,
+  rollback = false
+): Promise<IDeployment> {
+  const action = rollback ? 'rollback' : 'deploy';
+  return vcsPost<IDeployment>(
+    project,
+    `releases/${encodeURIComponent(version)}/${action}`,
+    { fabric }
+  );
 }

@@ -247,10 +247,13 @@ export interface IVcsChange {
 
 export interface IVcsStatus {
   branch: string | null;
+  /** The remote branch it tracks (`origin/main`), if any. */
+  upstream?: string | null;
   ahead: number;
   behind: number;
+  /** A merge waits for its conflicts to be resolved. */
+  merging?: boolean;
   changes: IVcsChange[];
-  [key: string]: unknown;
 }
 
 /** A gem of a pipeline diff: added, removed or with `fields` changed (and maybe moved). */
@@ -308,7 +311,10 @@ export interface IMergeResult {
   conflicts: IFileConflicts[];
   /** Files that are not pipelines and conflict as text: one side is kept whole. */
   text_conflicts: string[];
-  [key: string]: unknown;
+  fast_forward?: boolean;
+  up_to_date?: boolean;
+  /** A pull's remote branch, which it merged. */
+  source?: string;
 }
 
 export type MergeSide = 'ours' | 'theirs';
@@ -323,7 +329,9 @@ export interface IVcsBranch {
   name: string;
   commit: string;
   /** Whether it is a remote-tracking branch (`origin/main`). */
-  remote: boolean | string | null;
+  remote: boolean;
+  /** What a local branch tracks. */
+  upstream?: string | null;
 }
 
 export interface IVcsBranches {
@@ -334,7 +342,14 @@ export interface IVcsBranches {
 export interface IVcsCommit {
   commit: string;
   message: string;
-  [key: string]: unknown;
+  files: string[];
+}
+
+/** A remote as the server shows it: which credentials it has, never their values. */
+export interface IVcsRemote {
+  name: string;
+  url: string;
+  credentials: { username: string | null; token: boolean; ssh_key: boolean };
 }
 
 export interface IRelease {
@@ -343,4 +358,6 @@ export interface IRelease {
   commit: string;
   notes: string;
   created: string | null;
+  /** Set when just released: whether the tag went to the remote. */
+  pushed?: boolean;
 }

@@ -26,9 +26,11 @@ repository. Calls on one repository take turns, since Git keeps one index per re
 from __future__ import annotations
 
 import difflib
+import getpass
 import json
 import re
 import shutil
+import socket
 import tarfile
 import tempfile
 import threading
@@ -216,15 +218,24 @@ class Vcs:
             raise NotFound(f"no {PROJECT_FILE} in {self.project_root}")
         return read_config(config).name
 
-    @staticmethod
-    def _identity(name: str | None, email: str | None) -> dict[str, str]:
-        """Environment variables naming the author (and committer) of one commit."""
-        env: dict[str, str] = {}
-        if name:
-            env["GIT_AUTHOR_NAME"] = env["GIT_COMMITTER_NAME"] = name
-        if email:
-            env["GIT_AUTHOR_EMAIL"] = env["GIT_COMMITTER_EMAIL"] = email
-        return env
+    def _identity(self, name: str | None, email: str | None) -> dict[str, str]:
+        """Environment variables naming the author (and committer) of one commit.
+
+        Without a name or email given here or in Git's configuration (a fresh machine, a
+        JupyterHub user's new server), the commit is made as the account the server runs as,
+        ``user@host``, rather than refused."""
+        name = name or self._configured("user.name") or getpass.getuser()
+        email = email or self._configured("user.email") or f"{getpass.getuser()}@{socket.getfqdn()}"
+        return {
+            "GIT_AUTHOR_NAME": name,
+            "GIT_COMMITTER_NAME": name,
+            "GIT_AUTHOR_EMAIL": email,
+            "GIT_COMMITTER_EMAIL": email,
+        }
+
+    def _configured(self, key: str) -> str | None:
+        found = run_git(self.project_root, ["config", "--get", key], ok=(0, 1)).stdout.strip()
+        return found or None
 
     # -- repositories ------------------------------------------------------------------
     def init(self, branch: str = "main") -> dict[str, Any]:

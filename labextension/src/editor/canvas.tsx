@@ -20,6 +20,8 @@ import {
   useReactFlow
 } from '@xyflow/react';
 
+import { IShownDiff, shownDiffs } from '../git/diffs';
+import { canvasMarks, ICanvasMarks, marksSummary } from '../git/marks';
 import { IConnection, IPipelineDocument } from '../types';
 import { GEM_MIME } from './palette';
 import { GemNode, GemNodeType, portCount } from './gemnode';
@@ -50,7 +52,8 @@ function parseEdge(edge: Edge): IConnection {
 function buildNodes(
   model: EditorModel,
   document: IPipelineDocument,
-  previous: GemNodeType[]
+  previous: GemNodeType[],
+  marks: ICanvasMarks | null = null
 ): GemNodeType[] {
   const old = new Map(previous.map(node => [node.id, node]));
   const connected = new Map<string, number>();
@@ -84,13 +87,18 @@ function buildNodes(
         issues: model.issuesOf(gem.id),
         status: run?.status,
         rows: run?.rows,
-        error: run?.error
+        error: run?.error,
+        diff: marks?.gems.get(gem.id)
       }
     };
   });
 }
 
-function buildEdges(model: EditorModel, previous: Edge[]): Edge[] {
+function buildEdges(
+  model: EditorModel,
+  previous: Edge[],
+  marks: ICanvasMarks | null = null
+): Edge[] {
   const selected = new Set(previous.filter(e => e.selected).map(e => e.id));
   const rows = new Map((model.run?.gems ?? []).map(g => [g.gem_id, g.rows]));
   return model.document.connections.map(c => {
@@ -106,10 +114,73 @@ function buildEdges(model: EditorModel, previous: Edge[]): Edge[] {
         count === undefined || count === null
           ? undefined
           : `${count.toLocaleString()} rows`,
-      className: 'jp-Prophecy-edge',
+      className: marks?.addedEdges.has(edgeId(c))
+        ? 'jp-Prophecy-edge jp-Prophecy-diff-added'
+        : 'jp-Prophecy-edge',
       animated: model.running && rows.get(c.to) === undefined
     };
   });
+}
+
+/** The diff the Git panel asked this pipeline's editor to show, if any. */
+function useShownDiff(model: EditorModel): IShownDiff | undefined {
+  React.useSyncExternalStore(
+    listener => shownDiffs.subscribe(listener),
+    () => shownDiffs.version
+  );
+  const at = model.location;
+  return at ? shownDiffs.get(at.project, at.name) : undefined;
+}
+
+/** What the shown diff removed (not on the canvas any more), and a way to hide it. */
+function DiffBanner(props: {
+  shown: IShownDiff;
+  marks: ICanvasMarks;
+}): JSX.Element {
+  const { shown, marks } = props;
+  const changed = [...marks.gems.entries()].filter(
+    ([, mark]) => mark.status === 'changed'
+  );
+  return (
+    <div className="jp-Prophecy-diffBanner" data-testid="prophecy-diff-banner">
+      <div className="jp-Prophecy-diffBanner-line">
+        <strong>Changes since {shown.against}:</strong>{' '}
+        <span data-testid="prophecy-diff-summary">{marksSummary(marks)}</span>
+        <button
+          className="jp-Prophecy-diffBanner-hide"
+          data-testid="prophecy-diff-hide"
+          title="Stop marking the changes"
+          onClick={() => shownDiffs.hide(shown.project, shown.name)}
+        >
+          Hide
+        </button>
+      </div>
+      {changed.map(([id, mark]) => (
+        <div key={id} data-testid="prophecy-diff-changed" data-gem-id={id}>
+          ~ <code>{id}</code>: {mark.fields.join(', ') || 'changed'}
+        </div>
+      ))}
+      {marks.removed.map(gem => (
+        <div
+          key={gem.id}
+          className="jp-Prophecy-diff-removedGem"
+          data-testid="prophecy-diff-removed"
+          data-gem-id={gem.id}
+        >
+          − <code>{gem.id}</code> ({gem.kind}) removed
+        </div>
+      ))}
+      {marks.removedConnections.map(c => (
+        <div
+          key={edgeId(c)}
+          className="jp-Prophecy-diff-removedGem"
+          data-testid="prophecy-diff-removed-connection"
+        >
+          − connection <code>{c.from}</code> → <code>{c.to}</code> ({c.port})
+        </div>
+      ))}
+    </div>
+  );
 }
 
 export function Canvas(props: {
@@ -119,15 +190,22 @@ export function Canvas(props: {
   const { model, controls } = props;
   const version = useModel(model);
   const flow = useReactFlow<GemNodeType, Edge>();
-  const [nodes, setNodes] = React.useState<GemNodeType[]>(() =>
-    buildNodes(model, model.document, [])
+  const shown = useShownDiff(model);
+  const marks = React.useMemo(
+    () => (shown ? canvasMarks(shown.diff, model.document) : null),
+    [shown, version, model]
   );
-  const [edges, setEdges] = React.useState<Edge[]>(() => buildEdges(model, []));
+  const [nodes, setNodes] = React.useState<GemNodeType[]>(() =>
+    buildNodes(model, model.document, [], marks)
+  );
+  const [edges, setEdges] = React.useState<Edge[]>(() =>
+    buildEdges(model, [], marks)
+  );
 
   React.useEffect(() => {
-    setNodes(previous => buildNodes(model, model.document, previous));
-    setEdges(previous => buildEdges(model, previous));
-  }, [version, model]);
+    setNodes(previous => buildNodes(model, model.document, previous, marks));
+    setEdges(previous => buildEdges(model, previous, marks));
+  }, [version, model, marks]);
 
   React.useEffect(() => {
     controls.fitView = () =>
@@ -220,6 +298,7 @@ export function Canvas(props: {
       }}
       onDrop={onDrop}
     >
+      {shown && marks && <DiffBanner shown={shown} marks={marks} />}
       <ReactFlow<GemNodeType, Edge>
         nodes={nodes}
         edges={edges}

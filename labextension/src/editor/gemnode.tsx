@@ -2,6 +2,7 @@
 import * as React from 'react';
 import { Handle, NodeProps, Node, Position } from '@xyflow/react';
 
+import { IGemMark } from '../git/marks';
 import { IGem, IGemKind, IIssue } from '../types';
 
 export interface IGemNodeData extends Record<string, unknown> {
@@ -13,6 +14,8 @@ export interface IGemNodeData extends Record<string, unknown> {
   status?: string;
   rows?: number | null;
   error?: string | null;
+  /** How the diff the Git panel shows marks this gem (added or changed), if it does. */
+  diff?: IGemMark;
 }
 
 export type GemNodeType = Node<IGemNodeData, 'gem'>;
@@ -40,14 +43,15 @@ export function GemNode({
   data,
   selected
 }: NodeProps<GemNodeType>): JSX.Element {
-  const { gem, kind, ports, issues, status, rows, error } = data;
+  const { gem, kind, ports, issues, status, rows, error, diff } = data;
   const errors = issues.filter(issue => issue.severity !== 'warning');
   const classes = [
     'jp-Prophecy-gem',
     CATEGORY_CLASS[kind?.category ?? ''] ?? 'jp-Prophecy-gem-other',
     selected ? 'jp-mod-selected' : '',
     errors.length > 0 || status === 'failed' ? 'jp-mod-error' : '',
-    status ? `jp-Prophecy-status-${status}` : ''
+    status ? `jp-Prophecy-status-${status}` : '',
+    diff ? `jp-Prophecy-diff-${diff.status}` : ''
   ].join(' ');
   const problem = error ?? errors.map(issue => issue.message).join('\n');
   return (
@@ -56,7 +60,8 @@ export function GemNode({
       data-testid="prophecy-gem"
       data-gem-id={gem.id}
       data-status={status ?? ''}
-      title={problem || kind?.summary || gem.kind}
+      data-diff={diff?.status ?? ''}
+      title={problem || diff?.title || kind?.summary || gem.kind}
     >
       {Array.from({ length: ports }, (_, i) => (
         <Handle
@@ -72,6 +77,15 @@ export function GemNode({
       <div className="jp-Prophecy-gem-kind">
         <span className="jp-Prophecy-gem-dot" />
         {gem.kind}
+        {diff && (
+          <span
+            className="jp-Prophecy-gem-diffBadge"
+            data-testid="prophecy-gem-diff"
+            title={diff.title}
+          >
+            {diff.badge}
+          </span>
+        )}
       </div>
       <div className="jp-Prophecy-gem-id">{gem.label || gem.id}</div>
       {rows !== undefined && rows !== null && (

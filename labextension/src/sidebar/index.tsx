@@ -1,6 +1,6 @@
 /**
  * The Studio's left panel: the project, then either what is built in it (its pipelines,
- * fabrics and recent runs) or what Automate does with it (Observe).
+ * fabrics and recent runs), what Automate does with it (Observe) or its Git repository.
  */
 import * as React from 'react';
 
@@ -12,6 +12,7 @@ import { IStudioSettings, StudioSettings } from '../settings';
 import { FoldContext, useFolds, useLoader } from './common';
 import { BUILT_IN_FABRIC } from './fabricDraft';
 import { FabricsSection } from './fabrics';
+import { GitPanel } from './git';
 import { ObservePanel } from './observe';
 import { PipelinesSection } from './pipelines';
 import { ProjectSection, readStoredProject, storeProject } from './projects';
@@ -38,7 +39,7 @@ interface IStudioPanelProps {
   shown: number;
 }
 
-type View = 'build' | 'observe';
+type View = 'build' | 'observe' | 'git';
 
 const VIEWS: { view: View; label: string; title: string }[] = [
   {
@@ -50,6 +51,11 @@ const VIEWS: { view: View; label: string; title: string }[] = [
     view: 'observe',
     label: 'Observe',
     title: 'Run history, schedules and deployments'
+  },
+  {
+    view: 'git',
+    label: 'Git',
+    title: 'Changes, commits, branches, merges and releases'
   }
 ];
 
@@ -125,6 +131,15 @@ function StudioPanel(props: IStudioPanelProps): React.ReactElement {
             project={current.path}
             visible={props.visible}
             generation={generation}
+          />
+        ) : null}
+        {current && view === 'git' ? (
+          <GitPanel
+            key={current.path}
+            project={current.path}
+            visible={props.visible}
+            generation={generation}
+            openPipeline={props.openPipeline}
           />
         ) : null}
         {current && view === 'build' ? (
