@@ -655,6 +655,11 @@ from prophecy_jupyter.cli_git import register as _register_git  # noqa: E402
 
 _register_git(main)
 
+# -- the AI copilot: prophecy ai (prophecy_jupyter/cli_ai.py)
+from prophecy_jupyter.cli_ai import register as _register_ai  # noqa: E402
+
+_register_ai(main)
+
 
 if __name__ == "__main__":
     main()

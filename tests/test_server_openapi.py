@@ -168,6 +168,7 @@ def test_each_operations_success_conforms_to_the_spec(server: ServerProcess) -> 
     call("DELETE", "/pipelines/{name}", named, headers={"If-Match": updated.headers["ETag"]})
     call_automate(server, call)
     call_vcs(server, call)
+    call_ai(server, call)
     operations = {(p, m) for p, ops in SPEC["paths"].items() for m in ops if m in METHODS}
     assert seen == operations
 
@@ -232,6 +233,48 @@ def set_condition(condition: str) -> Callable[[dict[str, Any]], None]:
                 gem["properties"]["condition"] = condition
 
     return change
+
+
+def call_ai(server: ServerProcess, call: Any) -> None:
+    """One successful call of each AI operation, JSON and streamed, with the copilot
+    configured (through the server's secret store, read on every request) for a local
+    Messages-API server; unconfigured again afterwards, as the generated requests expect."""
+    from prophecy_jupyter.ai.settings import save_settings
+    from prophecy_jupyter.fabrics import SecretStore
+    from tests.messages_api_server import API_KEY, MessagesAPIServer, text_reply, tool_reply
+
+    api = MessagesAPIServer().start()
+    store = SecretStore(server.root.parent / "secrets.json")
+    save_settings({"api_key": API_KEY, "base_url": api.base_url}, secrets=store)
+    stream = {"Accept": "text/event-stream"}
+    edit = {
+        "summary": "Keep every ranked customer.",
+        "add_gems": [{"id": "kept", "kind": "Filter", "properties": {"condition": "true"}}],
+        "add_connections": [{"from": "ranked", "to": "kept"}],
+    }
+    try:
+        assert call("GET", "/ai/status").json()["enabled"] is True
+        name = "customer_totals"
+        api.reply(tool_reply("propose_pipeline", edit, text="Adding a filter."))
+        call("POST", "/ai/build", json={"name": name, "prompt": "Add a filter"})
+        api.reply(tool_reply("propose_pipeline", edit, text="Adding a filter."))
+        streamed = call(
+            "POST", "/ai/build", json={"name": name, "prompt": "Add it"}, headers=stream
+        )
+        assert "event: proposal" in streamed.text
+        api.reply(text_reply("It ranks customers."))
+        call("POST", "/ai/explain", json={"name": name})
+        api.reply(tool_reply("propose_pipeline", edit))
+        call("POST", "/ai/fix", json={"name": name, "gem": "ranked", "error": "a problem"})
+        api.reply(tool_reply("suggest_expressions", {"candidates": ["true"]}))
+        call(
+            "POST",
+            "/ai/suggest",
+            json={"name": name, "gem": "shipped", "field": "condition", "request": "all"},
+        )
+    finally:
+        save_settings({"api_key": None, "base_url": None}, secrets=store)
+        api.stop()
 
 
 def call_vcs(server: ServerProcess, call: Any) -> None:

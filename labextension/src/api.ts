@@ -7,9 +7,13 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
+import { readSse } from './ai/sse';
 import { readPipelineDiff } from './git/marks';
 import { IRunFilters, runsQuery } from './observe/history';
 import {
+  IAIMessage,
+  IAIProposal,
+  IAIStatus,
   IAutomateRun,
   ICompiled,
   IDeployment,
@@ -613,4 +617,124 @@ export async function vcsDeployRelease(
     `releases/${encodeURIComponent(version)}/${action}`,
     { fabric }
   );
+}
+
+/** Whether the AI copilot can be used for `project`, and if not why. */
+export async function aiStatus(project: string): Promise<IAIStatus> {
+  return (await request<IAIStatus>('ai/status', { project })).data;
+}
+
+/** What the copilot is asked about: the pipeline (its unsaved draft) and the question. */
+export interface IAIRequest {
+  project: string;
+  name: string;
+  pipeline: IPipelineDocument;
+  prompt?: string;
+  history?: IAIMessage[];
+  gem?: string;
+  error?: string;
+}
+
+/** How an AI request ended: a proposal (build, fix) or a text answer (explain). */
+export type AIResult =
+  | { event: 'proposal'; proposal: IAIProposal }
+  | { event: 'answer'; text: string };
+
+/**
+ * Ask the copilot (`build`, `explain` or `fix`), reading its answer as Server-Sent Events:
+ * `onText` gets the model's words as they come. Aborting `signal` closes the connection,
+ * which cancels the model call on the server; the promise then rejects with `cancelled`.
+ */
+export async function aiAsk(
+  action: 'build' | 'explain' | 'fix',
+  ask: IAIRequest,
+  onText: (text: string) => void,
+  signal?: AbortSignal
+): Promise<AIResult> {
+  const settings = ServerConnection.makeSettings();
+  const url =
+    URLExt.join(settings.baseUrl, PREFIX, 'ai', action) +
+    `?project=${encodeURIComponent(ask.project)}`;
+  const body: Record<string, unknown> = {
+    name: ask.name,
+    pipeline: ask.pipeline
+  };
+  if (action === 'build') {
+    body.prompt = ask.prompt ?? '';
+    body.history = ask.history ?? [];
+  }
+  if (ask.gem) {
+    body.gem = ask.gem;
+  }
+  if (action === 'fix') {
+    body.error = ask.error ?? '';
+  }
+  const stopped = (): ApiError =>
+    new ApiError(0, 'cancelled', 'Stopped: the request was cancelled.');
+  let result: AIResult | null = null;
+  try {
+    const response = await ServerConnection.makeRequest(
+      url,
+      {
+        method: 'POST',
+        body: json(body),
+        cache: 'no-cache',
+        signal,
+        headers: {
+          'Content-Type': 'application/json',
+          Accept: 'text/event-stream'
+        }
+      },
+      settings
+    );
+    if (!response.ok || !response.body) {
+      let error: Record<string, unknown> | undefined;
+      try {
+        error = ((await response.json()) as { error?: Record<string, unknown> })
+          .error;
+      } catch {
+        error = undefined;
+      }
+      throw new ApiError(
+        response.status,
+        String(error?.code ?? 'http_error'),
+        String(error?.message ?? `HTTP ${response.status}`),
+        (error?.issues as IIssue[] | undefined) ?? []
+      );
+    }
+    await readSse(response.body, event => {
+      const data = JSON.parse(event.data) as Record<string, unknown>;
+      if (event.event === 'text') {
+        onText(String(data.text ?? ''));
+      } else if (event.event === 'proposal') {
+        const proposal = data as unknown as IAIProposal;
+        result = {
+          event: 'proposal',
+          proposal: { ...proposal, diff: readPipelineDiff(proposal.diff) }
+        };
+      } else if (event.event === 'answer') {
+        result = { event: 'answer', text: String(data.text ?? '') };
+      } else if (event.event === 'error') {
+        throw new ApiError(
+          200,
+          String(data.code ?? 'error'),
+          String(data.message ?? 'the AI request failed')
+        );
+      }
+    });
+  } catch (error) {
+    if (error instanceof ApiError) {
+      throw error;
+    }
+    if (signal?.aborted) {
+      throw stopped();
+    }
+    throw new ApiError(0, 'network', `cannot reach the server: ${error}`);
+  }
+  if (result === null) {
+    throw signal?.aborted
+      ? stopped()
+      : new ApiError(0, 'incomplete', 'The answer ended before its result.');
+  }
+  return result;
 }

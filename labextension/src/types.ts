@@ -361,3 +361,32 @@ export interface IRelease {
   /** Set when just released: whether the tag went to the remote. */
   pushed?: boolean;
 }
+
+/** Whether the AI copilot can be used, as `ai/status` answers. */
+export interface IAIStatus {
+  enabled: boolean;
+  configured: boolean;
+  model: string;
+  base_url: string;
+  /** Why the copilot is off (null when it is on). */
+  reason: string | null;
+}
+
+/** One message of a conversation with the copilot. */
+export interface IAIMessage {
+  role: 'user' | 'assistant';
+  content: string;
+}
+
+/** A change the copilot proposes: never applied until the user accepts it. */
+export interface IAIProposal {
+  summary: string;
+  document: IPipelineDocument;
+  diff: IPipelineDiff;
+  /** What the server found wrong with the proposed document. */
+  issues: IIssue[];
+  /** The model was asked again to repair its first answer. */
+  repaired: boolean;
+  /** The model's words around the proposal, as streamed. */
+  text?: string;
+}

@@ -13,6 +13,8 @@ Line::
     %prophecy preview PIPELINE GEM [--limit N] [--param NAME=VALUE ...]
     %prophecy compile PIPELINE [--gem GEM] [--dialect DIALECT] [--param NAME=VALUE ...]
     %prophecy graph PIPELINE [--param NAME=VALUE ...]
+    %prophecy ai "PROMPT" --pipeline PIPELINE [--sample-rows]
+    %prophecy ai --explain --pipeline PIPELINE [--gem GEM]
 
 Every line command also takes ``--project PATH`` and ``--engine KIND`` or ``--fabric NAME``.
 A problem the user can fix (an invalid pipeline, bad SQL, an unknown name) is shown as one
@@ -105,6 +107,13 @@ def _line_parser() -> MagicArgumentParser:
     compile_.add_argument("--dialect")
     graph = commands.add_parser("graph", help="draw a pipeline's gems")
     graph.add_argument("pipeline")
+    ai = commands.add_parser("ai", help="ask the AI copilot (shows a proposal, never applies)")
+    ai.add_argument("prompt", nargs="?")
+    ai.add_argument("--pipeline", required=True)
+    ai.add_argument("--explain", action="store_true")
+    ai.add_argument("--gem")
+    ai.add_argument("--sample-rows", action="store_true")
+    ai.add_argument("--project", help="project folder (default: the notebook's)")
     for command in (run, preview, compile_, graph):
         _add_params(command)
         _add_where(command)
@@ -162,6 +171,8 @@ class ProphecyMagics(Magics):
         %prophecy preview PIPELINE GEM [--limit N] [--param NAME=VALUE ...]
         %prophecy compile PIPELINE [--gem GEM] [--dialect DIALECT] [--param NAME=VALUE ...]
         %prophecy graph PIPELINE [--param NAME=VALUE ...]
+        %prophecy ai "PROMPT" --pipeline PIPELINE [--sample-rows]
+        %prophecy ai --explain --pipeline PIPELINE [--gem GEM]
 
         Line commands also take --project PATH and --engine KIND or --fabric NAME.
         """
@@ -171,6 +182,8 @@ class ProphecyMagics(Magics):
         with _reported():
             if args.command == "project":
                 return self._project(args.path)
+            if args.command == "ai":
+                return self._ai(args)
             params = _params(args.param, str)
             if args.command == "run":
                 return self._run(args, params)
@@ -212,6 +225,15 @@ class ProphecyMagics(Magics):
             return
         names = ", ".join(project.pipeline_names()) or "none"
         print(f"project '{project.config.name}' at {project.root}; pipelines: {names}")
+
+    def _ai(self, args: argparse.Namespace) -> None:
+        """Stream the copilot's answer; show a proposal's diff. Nothing is applied."""
+        from prophecy_jupyter.ai.notebook import ask
+
+        if not args.explain and not args.prompt:
+            raise UsageError('%prophecy ai needs a "PROMPT", or --explain')
+        project = self.session.require_project(args.project)
+        ask(project, args.pipeline, args.prompt, args.explain, args.gem, args.sample_rows)
 
     def _compile(self, args: argparse.Namespace, params: dict[str, Any]) -> Code:
         statements = self.session.compile_sql(

@@ -18,15 +18,18 @@ from typing import Any
 from jupyter_server.utils import url_path_join
 
 from prophecy_jupyter.automate.service import Automate
+from prophecy_jupyter.server.ai_handlers import AI_ROUTES
 from prophecy_jupyter.server.automate_handlers import AUTOMATE_ROUTES
 from prophecy_jupyter.server.handlers import API_PREFIX, AUTH_RESOURCE, ProphecyHandler
 from prophecy_jupyter.server.handlers import ROUTES as STUDIO_ROUTES
 from prophecy_jupyter.server.vcs_handlers import VCS_ROUTES
 from prophecy_jupyter.workspace import Workspace
 
-ROUTES: tuple[tuple[str, type[ProphecyHandler]], ...] = STUDIO_ROUTES + AUTOMATE_ROUTES + VCS_ROUTES
-"""Every route of the API (the Studio's, the orchestration API's and version control's), as
-the path templates of ``openapi.yaml``."""
+ROUTES: tuple[tuple[str, type[ProphecyHandler]], ...] = (
+    STUDIO_ROUTES + AUTOMATE_ROUTES + VCS_ROUTES + AI_ROUTES
+)
+"""Every route of the API (the Studio's, the orchestration API's, version control's and the
+AI copilot's), as the path templates of ``openapi.yaml``."""
 
 OPENAPI_SPEC = Path(__file__).with_name("openapi.yaml")
 

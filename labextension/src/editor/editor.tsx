@@ -2,6 +2,7 @@
 import * as React from 'react';
 import { ReactFlowProvider } from '@xyflow/react';
 
+import { AIPanel } from '../ai/panel';
 import { autoLayout } from '../graph/layout';
 import { StudioSettings } from '../settings';
 import { BottomPanel } from './bottom';
@@ -67,6 +68,9 @@ function Toolbar(props: {
   actions: IEditorActions;
   settings: StudioSettings;
   controls: ICanvasControls;
+  /** Open or close the AI panel. */
+  onAI?: () => void;
+  aiOpen?: boolean;
 }): JSX.Element {
   const { model, actions, settings, controls } = props;
   const errors = model.issues.filter(i => i.severity !== 'warning').length;
@@ -116,6 +120,14 @@ function Toolbar(props: {
         layoutPipeline(model, controls)
       )}
       {button('⤢ Fit', 'prophecy-fit', () => controls.fitView?.())}
+      {props.onAI &&
+        button(
+          props.aiOpen ? '✦ AI ✓' : '✦ AI',
+          'prophecy-ai',
+          props.onAI,
+          false,
+          'Ask the AI copilot to change or explain this pipeline'
+        )}
       <span className="jp-Prophecy-toolbar-spacer" />
       <RunStatus model={model} />
       <span
@@ -146,6 +158,8 @@ export function PipelineEditor(props: {
   useModel(model);
   const selected = model.selection.length === 1 ? model.selection[0] : null;
   const document = model.document;
+  // Null until first opened; then kept mounted (hidden when closed) with its conversation.
+  const [aiOpen, setAiOpen] = React.useState<boolean | null>(null);
 
   const preview = React.useCallback(() => {
     const id = model.selection.length === 1 ? model.selection[0] : null;
@@ -183,6 +197,8 @@ export function PipelineEditor(props: {
         actions={actions}
         settings={settings}
         controls={controls}
+        onAI={() => setAiOpen(open => !open)}
+        aiOpen={!!aiOpen}
       />
       {!model.location && (
         <div className="jp-Prophecy-banner">
@@ -229,6 +245,14 @@ export function PipelineEditor(props: {
           <BottomPanel model={model} onPreview={preview} />
         </div>
         <PropertiesPanel model={model} />
+        {aiOpen !== null && (
+          <AIPanel
+            model={model}
+            hidden={!aiOpen}
+            onClose={() => setAiOpen(false)}
+            controls={controls}
+          />
+        )}
       </div>
     </div>
   );

@@ -1,0 +1,25 @@
+"""The AI copilot: proposals, explanations and expressions from a Messages-API model.
+
+Everything here only proposes: no function applies or saves a change. See ``docs/ai.md``.
+"""
+
+from prophecy_jupyter.ai.copilot import Copilot, Proposal
+from prophecy_jupyter.ai.errors import (
+    AIAuthError,
+    AIDisabled,
+    AIError,
+    AIRateLimited,
+    AITimeout,
+    AIUnavailable,
+)
+
+__all__ = [
+    "AIAuthError",
+    "AIDisabled",
+    "AIError",
+    "AIRateLimited",
+    "AITimeout",
+    "AIUnavailable",
+    "Copilot",
+    "Proposal",
+]

@@ -1,0 +1,207 @@
+"""The editor's AI panel as a person uses it: ask for a change, watch the answer stream in,
+see the proposed gem marked on the proposal's canvas, accept it (then undo it) or reject it,
+and stop an answer half-way. The copilot talks to a local Messages-API server, configured
+through the lab's secret store (read on every request) for these tests only."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Locator, expect
+
+from prophecy_jupyter.ai.settings import save_settings
+from prophecy_jupyter.fabrics import SecretStore
+from tests.browser.conftest import Lab, Studio
+from tests.messages_api_server import API_KEY, MessagesAPIServer, Reply, text_reply, tool_reply
+
+PIPELINE = "shop/pipelines/customer_totals.pipeline.json"
+WORDS = "I will add a filter named top_only after the ranked gem, keeping every row."
+SUMMARY = "Add a Filter top_only after ranked."
+TOP_ONLY = {
+    "summary": SUMMARY,
+    "add_gems": [{"id": "top_only", "kind": "Filter", "properties": {"condition": "true"}}],
+    "add_connections": [{"from": "ranked", "to": "top_only"}],
+}
+
+
+@pytest.fixture
+def api(lab: Lab) -> Iterator[MessagesAPIServer]:
+    server = MessagesAPIServer().start()
+    store = SecretStore(lab.root.parent / "secrets.json")
+    save_settings({"api_key": API_KEY, "base_url": server.base_url}, secrets=store)
+    try:
+        yield server
+    finally:
+        save_settings({"api_key": None, "base_url": None}, secrets=store)
+        server.stop()
+
+
+def slow_proposal(pause: float = 2.5) -> Reply:
+    """The proposal, its words held back for a moment after the first few."""
+    reply = tool_reply("propose_pipeline", TOP_ONLY, text=WORDS)
+    reply.stall_after = 6  # message_start, ping, block start, three deltas
+    reply.stall = pause
+    return reply
+
+
+def open_ai(studio: Studio) -> Locator:
+    studio.open(PIPELINE)
+    studio.page.get_by_test_id("prophecy-ai").click()
+    panel = studio.page.get_by_test_id("prophecy-ai-panel")
+    expect(panel.get_by_test_id("prophecy-ai-input")).to_be_visible()
+    return panel
+
+
+def ask(panel: Locator, prompt: str) -> None:
+    panel.get_by_test_id("prophecy-ai-input").fill(prompt)
+    panel.get_by_test_id("prophecy-ai-send").click()
+
+
+def main_gem(studio: Studio, gem_id: str) -> Locator:
+    """A gem of the editor's own canvas (not of the proposal's)."""
+    return studio.editor.locator(
+        f".jp-Prophecy-center [data-testid=prophecy-gem][data-gem-id={gem_id}]"
+    )
+
+
+def test_ask_see_it_stream_accept_and_undo(studio: Studio, api: MessagesAPIServer) -> None:
+    page = studio.page
+    panel = open_ai(studio)
+    studio.shot("panel-open")
+    api.reply(slow_proposal())
+    ask(panel, "Add a filter after ranked")
+
+    streaming = panel.get_by_test_id("prophecy-ai-streaming")
+    expect(streaming).to_contain_text("I will add a")
+    expect(panel.get_by_test_id("prophecy-ai-stop")).to_be_visible()
+    assert WORDS not in streaming.inner_text()  # only part of it so far
+    studio.shot("streaming")
+
+    proposal = panel.get_by_test_id("prophecy-ai-proposal")
+    expect(proposal.get_by_test_id("prophecy-ai-summary")).to_have_text(SUMMARY)
+    proposed = proposal.locator("[data-testid=prophecy-gem][data-gem-id=top_only]")
+    expect(proposed).to_have_attribute("data-diff", "added")
+    expect(proposed.get_by_test_id("prophecy-gem-diff")).to_have_text("added")
+    expect(proposal.get_by_test_id("prophecy-diff-summary")).to_contain_text("1 added")
+    expect(main_gem(studio, "top_only")).to_have_count(0)  # not applied yet
+    # The model saw the open pipeline and the prompt.
+    assert "Add a filter after ranked" in api.requests[-1].raw
+    studio.shot("proposal")
+
+    proposal.get_by_test_id("prophecy-ai-accept").click()
+    expect(main_gem(studio, "top_only")).to_be_visible()
+    expect(panel.get_by_test_id("prophecy-ai-proposal")).to_have_count(0)
+    expect(panel.locator("[data-outcome=accepted]")).to_have_count(1)
+    expect(page.get_by_test_id("prophecy-undo")).to_be_enabled()
+    # Applied to the editor only: the file is written when the user saves.
+    saved = (studio.lab.shop / "pipelines" / "customer_totals.pipeline.json").read_text()
+    assert "top_only" not in saved
+    studio.shot("accepted")
+
+    studio.editor.locator(".jp-Prophecy-center .react-flow__pane").click(
+        position={"x": 30, "y": 30}
+    )
+    page.keyboard.press("Control+z")
+    expect(main_gem(studio, "top_only")).to_have_count(0)
+    expect(main_gem(studio, "ranked")).to_be_visible()
+    studio.shot("undone")
+
+    # The next question carries the conversation so far.
+    api.reply(tool_reply("propose_pipeline", TOP_ONLY, text="Again."))
+    ask(panel, "Do it again")
+    expect(panel.get_by_test_id("prophecy-ai-proposal")).to_be_visible()
+    messages = api.requests[-1].body["messages"]
+    assert messages[0]["content"] == "Add a filter after ranked"
+    assert "accepted" in messages[1]["content"]
+    studio.shot("second-turn")
+
+
+def test_reject_drops_the_proposal(studio: Studio, api: MessagesAPIServer) -> None:
+    panel = open_ai(studio)
+    api.reply(tool_reply("propose_pipeline", TOP_ONLY, text=WORDS))
+    ask(panel, "Add a filter after ranked")
+    proposal = panel.get_by_test_id("prophecy-ai-proposal")
+    expect(proposal.locator("[data-gem-id=top_only]")).to_have_attribute("data-diff", "added")
+    studio.shot("proposal")
+    proposal.get_by_test_id("prophecy-ai-reject").click()
+    expect(panel.get_by_test_id("prophecy-ai-proposal")).to_have_count(0)
+    expect(panel.locator("[data-outcome=rejected]")).to_contain_text("Rejected")
+    expect(main_gem(studio, "top_only")).to_have_count(0)
+    expect(studio.page.get_by_test_id("prophecy-undo")).to_be_disabled()
+    studio.shot("rejected")
+
+
+def test_stop_mid_stream(studio: Studio, api: MessagesAPIServer) -> None:
+    panel = open_ai(studio)
+    api.reply(slow_proposal(pause=30))
+    ask(panel, "Add a filter after ranked")
+    expect(panel.get_by_test_id("prophecy-ai-streaming")).to_contain_text("I will add a")
+    studio.shot("streaming")
+    panel.get_by_test_id("prophecy-ai-stop").click()
+    expect(panel.get_by_test_id("prophecy-ai-streaming")).to_have_count(0)
+    expect(panel.locator("[data-outcome=stopped]")).to_contain_text("I will add a")
+    expect(panel.get_by_test_id("prophecy-ai-proposal")).to_have_count(0)
+    expect(panel.get_by_test_id("prophecy-ai-send")).to_be_visible()
+    studio.shot("stopped")
+    # The server let go of the model call when the browser closed the connection.
+    for _ in range(100):
+        if "AI request cancelled" in studio.lab.server.log_text():
+            break
+        studio.page.wait_for_timeout(100)
+    assert "AI request cancelled" in studio.lab.server.log_text()
+
+
+def test_the_panel_says_how_to_turn_ai_on_when_it_is_off(studio: Studio) -> None:
+    studio.open(PIPELINE)
+    studio.page.get_by_test_id("prophecy-ai").click()
+    panel = studio.page.get_by_test_id("prophecy-ai-panel")
+    off = panel.get_by_test_id("prophecy-ai-off")
+    expect(off).to_contain_text("AI is off")
+    expect(off).to_contain_text("ANTHROPIC_API_KEY")
+    studio.shot("off")
+
+
+def test_explain_the_selected_gem(studio: Studio, api: MessagesAPIServer) -> None:
+    panel = open_ai(studio)
+    studio.gem("shipped").click()
+    explain = panel.get_by_test_id("prophecy-ai-explain")
+    expect(explain).to_have_text("Explain shipped")
+    api.reply(text_reply("The gem keeps the orders that were shipped."))
+    explain.click()
+    expect(panel.locator("[data-outcome=answer]")).to_have_text(
+        "The gem keeps the orders that were shipped."
+    )
+    assert "shipped" in json.dumps(api.requests[-1].body["messages"])
+    studio.shot("explained")
+
+
+def test_fix_a_gem_with_a_problem(studio: Studio, api: MessagesAPIServer) -> None:
+    path = studio.lab.shop / "pipelines" / "customer_totals.pipeline.json"
+    document = json.loads(path.read_text(encoding="utf-8"))
+    for gem in document["gems"]:
+        if gem["id"] == "shipped":
+            gem["properties"]["condition"] = "stat = 'shipped'"
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    panel = open_ai(studio)
+    expect(studio.validity).to_contain_text("problem")
+    studio.gem("shipped").click()
+    fix = panel.get_by_test_id("prophecy-ai-fix")
+    expect(fix).to_be_visible()
+    studio.shot("problem")
+    edit = {
+        "summary": "Use the status column.",
+        "update_gems": [{"id": "shipped", "properties": {"condition": "status = 'shipped'"}}],
+    }
+    api.reply(tool_reply("propose_pipeline", edit, text="The column is called status."))
+    fix.click()
+    proposal = panel.get_by_test_id("prophecy-ai-proposal")
+    marked = proposal.locator("[data-testid=prophecy-gem][data-gem-id=shipped]")
+    expect(marked).to_have_attribute("data-diff", "changed")
+    assert "stat" in api.requests[-1].raw  # the problem went to the model
+    studio.shot("proposed-fix")
+    proposal.get_by_test_id("prophecy-ai-accept").click()
+    expect(studio.validity).to_have_text("Valid")
+    expect(panel.get_by_test_id("prophecy-ai-fix")).to_have_count(0)
+    studio.shot("fixed")
