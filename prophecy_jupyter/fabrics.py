@@ -82,14 +82,16 @@ class SecretStore:
         os.chmod(self.path, 0o600)
 
     @staticmethod
-    def _key(project: Project, fabric: str) -> str:
-        return f"{project.root}::{fabric}"
+    def _key(project: Project | None, fabric: str) -> str:
+        return fabric if project is None else f"{project.root}::{fabric}"
 
-    def get(self, project: Project, fabric: str) -> dict[str, str]:
+    def get(self, project: Project | None, fabric: str) -> dict[str, str]:
+        """Secret values of one entry: a project's fabric (or connection, …), or with
+        ``project`` None an entry of the user's that holds for every project."""
         return dict(self._load().get(self._key(project, fabric), {}))
 
-    def update(self, project: Project, fabric: str, values: dict[str, str | None]) -> None:
-        """Set (or, with ``None``, remove) secret values of one fabric."""
+    def update(self, project: Project | None, fabric: str, values: dict[str, str | None]) -> None:
+        """Set (or, with ``None``, remove) secret values of one entry (see `get`)."""
         data = self._load()
         current = data.setdefault(self._key(project, fabric), {})
         for name, value in values.items():
@@ -101,7 +103,7 @@ class SecretStore:
             data.pop(self._key(project, fabric))
         self._save(data)
 
-    def forget(self, project: Project, fabric: str) -> None:
+    def forget(self, project: Project | None, fabric: str) -> None:
         data = self._load()
         if data.pop(self._key(project, fabric), None) is not None:
             self._save(data)

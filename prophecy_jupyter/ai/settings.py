@@ -95,8 +95,7 @@ def _number(name: str, default: float) -> float:
 def _stored(secrets: SecretStore, project: Project | None) -> dict[str, str]:
     """The store's project-independent entry, overridden by the project's own."""
     try:
-        data = secrets._load()  # the store keys entries by project; this one has no project
-        values = dict(data.get(SECRET_ENTRY, {}))
+        values = secrets.get(None, SECRET_ENTRY)
         if project is not None:
             values.update(secrets.get(project, SECRET_ENTRY))
     except ProphecyError:
@@ -129,16 +128,4 @@ def save_settings(
     unknown = set(values) - {"api_key", "base_url", "model"}
     if unknown:
         raise ValueError(f"unknown AI setting {sorted(unknown)[0]!r}")
-    if project is not None:
-        store.update(project, SECRET_ENTRY, values)
-        return
-    data = store._load()
-    current = data.setdefault(SECRET_ENTRY, {})
-    for name, value in values.items():
-        if value is None:
-            current.pop(name, None)
-        else:
-            current[name] = value
-    if not current:
-        data.pop(SECRET_ENTRY)
-    store._save(data)
+    store.update(project, SECRET_ENTRY, values)

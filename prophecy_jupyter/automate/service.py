@@ -234,14 +234,21 @@ class Automate:
     def schedules(self, project: str | None = None) -> list[dict[str, Any]]:
         entries = [e for e in self.catalog() if project is None or e.project == project]
         states = self.store.schedule_states()
-        now = time.time()
-        views = []
+        names: dict[str, list[str]] = {}
         for entry in entries:
-            last = self.store.last_runs(entry.project, [entry.schedule.name]).get(
-                entry.schedule.name
+            names.setdefault(entry.project, []).append(entry.schedule.name)
+        # One query per project for the newest run of each of its schedules.
+        last = {p: self.store.last_runs(p, found) for p, found in names.items()}
+        now = time.time()
+        return [
+            self._schedule_view(
+                entry,
+                states.get(entry.key),
+                now,
+                last[entry.project].get(entry.schedule.name),
             )
-            views.append(self._schedule_view(entry, states.get(entry.key), now, last))
-        return views
+            for entry in entries
+        ]
 
     @staticmethod
     def _schedule_view(
