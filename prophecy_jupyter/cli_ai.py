@@ -2,8 +2,11 @@
 
 ``prophecy ai "PROMPT" --pipeline NAME`` streams the model's answer and prints the proposed
 change as a pipeline diff; ``--apply`` then writes it (atomically, as every save does), only
-after it was printed and only when it is valid. ``--explain`` explains the pipeline (or
-``--gem ID``) instead; ``--status`` shows whether the copilot is on and why not.
+after it was printed and only when it is valid. ``--describe`` proposes descriptions of the
+gems (or of ``--gem ID``) and of their output columns instead of a change, shown and applied
+the same way; ``--explain`` explains the pipeline (or ``--gem ID``) in prose. Sample rows go to
+the model only with ``--sample-rows``. ``--status`` shows whether the copilot is on and why
+not.
 
 The endpoint, key and model come from the secret store or the environment
 (`prophecy_jupyter.ai.settings`). Errors are printed as one line by the CLI's `reported`.
@@ -51,7 +54,12 @@ def _echo_text(text: str) -> None:
 @click.argument("prompt", required=False)
 @click.option("--pipeline", "pipeline_ref", help="The pipeline (name, or path to its file).")
 @click.option("--explain", is_flag=True, help="Explain the pipeline (or --gem) instead.")
-@click.option("--gem", "gem_id", default=None, help="The gem to explain.")
+@click.option(
+    "--describe",
+    is_flag=True,
+    help="Propose descriptions of the gems (or --gem) and their columns instead.",
+)
+@click.option("--gem", "gem_id", default=None, help="The gem to explain or describe.")
 @click.option("--sample-rows", is_flag=True, help="Also send the first rows of each gem.")
 @click.option("--apply", "apply_", is_flag=True, help="Write a valid proposal once shown.")
 @click.option("--status", "show_status", is_flag=True, help="Show whether the copilot is on.")
@@ -61,12 +69,14 @@ def ai_command(
     prompt: str | None,
     pipeline_ref: str | None,
     explain: bool,
+    describe: bool,
     gem_id: str | None,
     sample_rows: bool,
     apply_: bool,
     show_status: bool,
 ) -> None:
-    """Ask the AI copilot to change a pipeline (PROMPT), or to --explain it."""
+    """Ask the AI copilot to change a pipeline (PROMPT), to --describe it, or to --explain
+    it."""
     from prophecy_jupyter.ai import Copilot
 
     with _reported(ctx):
@@ -75,12 +85,17 @@ def ai_command(
             return
         if pipeline_ref is None:
             raise click.UsageError("--pipeline is required")
+        if explain and describe:
+            raise click.UsageError("--explain and --describe cannot go together: choose one")
         if explain and apply_:
-            raise click.UsageError("--apply goes with a PROMPT, not with --explain")
-        if not explain and not prompt:
-            raise click.UsageError("give a PROMPT, or --explain")
-        if gem_id is not None and not explain:
-            raise click.UsageError("--gem goes with --explain")
+            raise click.UsageError("--apply goes with a PROMPT or --describe, not with --explain")
+        if (explain or describe) and prompt:
+            option = "--explain" if explain else "--describe"
+            raise click.UsageError(f"a PROMPT does not go with {option}")
+        if not (explain or describe or prompt):
+            raise click.UsageError("give a PROMPT, or --describe or --explain")
+        if gem_id is not None and not (explain or describe):
+            raise click.UsageError("--gem goes with --explain or --describe")
         file = _pipeline_file(ctx, pipeline_ref)
         original = file.read_bytes() if file.is_file() else b""
         pipeline = ctx.pipeline(pipeline_ref)
@@ -89,8 +104,15 @@ def ai_command(
                 copilot.explain(pipeline, gem_id, sample_rows=sample_rows, on_text=_echo_text)
                 click.echo()
                 return
-            assert prompt is not None
-            proposal = copilot.build(prompt, pipeline, sample_rows=sample_rows, on_text=_echo_text)
+            if describe:
+                proposal = copilot.describe(
+                    pipeline, gem_id=gem_id, sample_rows=sample_rows, on_text=_echo_text
+                )
+            else:
+                assert prompt is not None
+                proposal = copilot.build(
+                    prompt, pipeline, sample_rows=sample_rows, on_text=_echo_text
+                )
         if proposal.text:
             click.echo()
         click.echo(f"proposal: {proposal.summary}")

@@ -184,6 +184,101 @@ def test_explain_as_json_and_as_a_stream(server: ServerProcess, api: MessagesAPI
     assert found[-1] == ("answer", {"text": "It ranks customers by what they spent."})
 
 
+DESCRIBED = {
+    "summary": "Described the filter and its columns.",
+    "update_gems": [
+        {
+            "id": "shipped",
+            "description": "Orders of the chosen status.",
+            "columns": {"status": "Where the order is.", "quantity": "Items ordered."},
+        }
+    ],
+}
+
+
+def test_describe_answers_a_proposal_with_column_descriptions(
+    server: ServerProcess, api: MessagesAPIServer
+) -> None:
+    saved_before = (server.root / "pipelines" / f"{PIPELINE}.pipeline.json").read_bytes()
+    api.reply(tool_reply("propose_pipeline", DESCRIBED))
+    answer = post(server, "describe", {"name": PIPELINE, "gem": "shipped"})
+    assert answer.status_code == 200, answer.text
+    proposal = answer.json()
+    assert proposal["issues"] == []
+    shipped = next(g for g in proposal["document"]["gems"] if g["id"] == "shipped")
+    assert shipped["columns"] == {
+        "quantity": {"description": "Items ordered."},
+        "status": {"description": "Where the order is."},
+    }
+    assert [g["id"] for g in proposal["diff"]["gems"]] == ["shipped"]
+    assert "gem 'shipped'" in api.requests[-1].raw
+    assert "sample_rows" not in api.requests[-1].raw
+    # Nothing was written.
+    saved = (server.root / "pipelines" / f"{PIPELINE}.pipeline.json").read_bytes()
+    assert saved == saved_before
+
+    api.reply(tool_reply("propose_pipeline", DESCRIBED, text="Describing."))
+    found = events(
+        post(server, "describe", {"name": PIPELINE, "sample_rows": True}, headers=STREAM)
+    )
+    assert "".join(d["text"] for e, d in found if e == "text") == "Describing."
+    last_event, streamed = found[-1]
+    assert last_event == "proposal"
+    assert streamed["document"] == proposal["document"]
+    assert '<data name=\\"sample_rows\\">' in api.requests[-1].raw
+
+
+def test_describe_refuses_a_column_the_gem_does_not_output(
+    server: ServerProcess, api: MessagesAPIServer
+) -> None:
+    invented = {
+        "summary": "Described.",
+        "update_gems": [{"id": "shipped", "columns": {"shipped_on": "The day it left."}}],
+    }
+    api.reply(tool_reply("propose_pipeline", invented), tool_reply("propose_pipeline", invented))
+    answer = post(server, "describe", {"name": PIPELINE})
+    assert answer.status_code == 200, answer.text
+    [issue] = answer.json()["issues"]
+    assert issue["code"] == "unknown_column"
+    assert issue["message"] == (
+        "gem 'shipped' describes column 'shipped_on', which it does not output"
+    )
+
+
+def test_explain_sends_sample_rows_only_when_asked_for(
+    server: ServerProcess, api: MessagesAPIServer
+) -> None:
+    api.reply(text_reply("It keeps shipped orders."), text_reply("It keeps shipped orders."))
+    assert post(server, "explain", {"name": PIPELINE, "gem": "shipped"}).status_code == 200
+    assert post(
+        server, "explain", {"name": PIPELINE, "gem": "shipped", "sample_rows": True}
+    ).json() == {"text": "It keeps shipped orders."}
+    without, with_rows = (r.raw for r in api.requests)
+    assert "sample_rows" not in without
+    assert '<data name=\\"sample_rows\\">' in with_rows
+
+
+@pytest.mark.parametrize("action", ["describe", "explain"])
+def test_describe_and_explain_refuse_a_bad_body_as_json(
+    server: ServerProcess, api: MessagesAPIServer, action: str
+) -> None:
+    cases: list[tuple[dict[str, Any], int, str | None]] = [
+        ({"name": PIPELINE, "sample_rows": "yes"}, 422, "/sample_rows"),
+        ({"name": PIPELINE, "columns": {}}, 422, None),
+        ({"name": PIPELINE, "gem": 3}, 422, "/gem"),
+        ({}, 422, "/name"),
+        ({"name": "no_such_pipeline"}, 404, None),
+    ]
+    for body, status, field in cases:
+        for headers in ({}, STREAM):
+            answer = post(server, action, body, headers=headers)
+            assert answer.status_code == status, (body, answer.text)
+            assert answer.headers["Content-Type"].startswith("application/json")
+            if field is not None:
+                assert answer.json()["error"]["field"] == field
+    assert api.requests == []  # refused before the model was called
+
+
 def test_fix_and_suggest(server: ServerProcess, api: MessagesAPIServer) -> None:
     fix = {
         "summary": "Use the status column.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -12,7 +13,7 @@ from IPython.core.interactiveshell import InteractiveShell
 
 from prophecy_jupyter.cli import main
 from prophecy_jupyter.magics.display import ProphecyMagicError
-from prophecy_jupyter.model import Project
+from prophecy_jupyter.model import Project, dump_pipeline, load_pipeline
 from tests.messages_api_server import (
     API_KEY,
     MessagesAPIServer,
@@ -22,7 +23,7 @@ from tests.messages_api_server import (
     text_reply,
     tool_reply,
 )
-from tests.test_ai_copilot import ADD_BIG, BROKEN
+from tests.test_ai_copilot import ADD_BIG, BROKEN, DESCRIBED, INVENTED
 
 __all__ = ["ai_env", "ai_project", "api_server"]  # fixtures
 
@@ -93,6 +94,68 @@ def test_cli_explain_streams_the_text(ai_project: Project, api_server: MessagesA
     assert out == "It keeps shipped orders.\n"
 
 
+def test_cli_describe_apply_writes_the_column_descriptions(
+    ai_project: Project, api_server: MessagesAPIServer
+) -> None:
+    api_server.reply(tool_reply("propose_pipeline", DESCRIBED, text="Describing."))
+    code, out, err = invoke(ai_project, "ai", "--describe", "--pipeline", "sales", "--apply")
+    assert code == 0, err
+    assert "proposal: Described the gems and their columns." in out
+    assert out.index("~ gem orders (Source): /columns/amount") < out.index("applied to")
+    text = ai_project.pipeline_path("sales").read_text()
+    assert dump_pipeline(load_pipeline(text)) == text
+    saved = json.loads(text)
+    assert saved["gems"][0]["columns"]["amount"] == {"description": "Order total in USD."}
+    assert saved["gems"][1]["columns"] == {"Amount": {"description": "USD."}}
+    assert "Describe every gem" in api_server.requests[0].raw
+    assert "sample_rows" not in api_server.requests[0].raw
+
+
+def test_cli_describe_one_gem_with_sample_rows_shows_without_applying(
+    ai_project: Project, api_server: MessagesAPIServer
+) -> None:
+    before = ai_project.pipeline_path("sales").read_bytes()
+    api_server.reply(tool_reply("propose_pipeline", DESCRIBED))
+    code, out, err = invoke(
+        ai_project, "ai", "--describe", "--pipeline", "sales", "--gem", "orders", "--sample-rows"
+    )
+    assert code == 0, err
+    assert "~ gem orders (Source)" in out
+    assert ai_project.pipeline_path("sales").read_bytes() == before
+    raw = api_server.requests[0].raw
+    assert "gem 'orders'" in raw and "sample_rows" in raw
+
+
+def test_cli_describe_refuses_an_invented_column(
+    ai_project: Project, api_server: MessagesAPIServer
+) -> None:
+    before = ai_project.pipeline_path("sales").read_bytes()
+    api_server.reply(
+        tool_reply("propose_pipeline", INVENTED), tool_reply("propose_pipeline", INVENTED)
+    )
+    code, _, err = invoke(ai_project, "ai", "--describe", "--pipeline", "sales", "--apply")
+    assert code == 1
+    assert "describes column 'shipped_at', which it does not output" in err
+    assert ai_project.pipeline_path("sales").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--explain", "--describe"), "--explain and --describe cannot go together"),
+        (("--describe", "say more"), "a PROMPT does not go with --describe"),
+        (("--gem", "orders", "say more"), "--gem goes with --explain or --describe"),
+        (("--explain", "--apply"), "--apply goes with a PROMPT or --describe"),
+    ],
+)
+def test_cli_usage_errors_of_describe_and_explain(
+    ai_project: Project, api_server: MessagesAPIServer, args: tuple[str, ...], message: str
+) -> None:
+    code, _, err = invoke(ai_project, "ai", "--pipeline", "sales", *args)
+    assert code == 2 and message in err
+    assert api_server.requests == []
+
+
 def test_cli_errors_are_one_line_and_status_hides_the_key(
     ai_project: Project, api_server: MessagesAPIServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -157,3 +220,37 @@ def test_magic_explain_and_errors(
     monkeypatch.setenv("PROPHECY_AI_DISABLED", "1")
     with pytest.raises(ProphecyMagicError, match="disabled"):
         run_line(shell, '%prophecy ai "x" --pipeline sales')
+
+
+def test_magic_describe_shows_the_proposal_but_never_applies(
+    shell: InteractiveShell,
+    ai_project: Project,
+    api_server: MessagesAPIServer,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    before = ai_project.pipeline_path("sales").read_bytes()
+    api_server.reply(tool_reply("propose_pipeline", DESCRIBED, text="Describing."))
+    run_line(shell, "%prophecy ai --describe --pipeline sales --gem orders --sample-rows")
+    out = capsys.readouterr().out
+    assert "Describing." in out
+    assert "proposal: Described the gems and their columns." in out
+    assert "~ gem orders (Source): /columns/amount, /columns/id" in out
+    assert "not applied" in out
+    assert ai_project.pipeline_path("sales").read_bytes() == before
+    raw = api_server.requests[0].raw
+    assert "gem 'orders'" in raw and "sample_rows" in raw
+
+
+def test_magic_describe_refusals_and_usage_errors(
+    shell: InteractiveShell, api_server: MessagesAPIServer
+) -> None:
+    api_server.reply(
+        tool_reply("propose_pipeline", INVENTED), tool_reply("propose_pipeline", INVENTED)
+    )
+    with pytest.raises(ProphecyMagicError, match="describes column 'shipped_at'"):
+        run_line(shell, "%prophecy ai --describe --pipeline sales")
+    with pytest.raises(UsageError, match="not both"):
+        run_line(shell, "%prophecy ai --describe --explain --pipeline sales")
+    with pytest.raises(UsageError, match='no "PROMPT" with --describe'):
+        run_line(shell, '%prophecy ai "x" --describe --pipeline sales')
+    assert len(api_server.requests) == 2

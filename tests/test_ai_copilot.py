@@ -27,7 +27,7 @@ from prophecy_jupyter.ai.settings import save_settings
 from prophecy_jupyter.connections import Connection, ConnectionStore
 from prophecy_jupyter.errors import Cancelled, Issue
 from prophecy_jupyter.fabrics import Fabric, FabricStore, SecretStore
-from prophecy_jupyter.model import Project
+from prophecy_jupyter.model import Project, dump_pipeline, load_pipeline
 from tests.messages_api_server import (
     API_KEY,
     MessagesAPIServer,
@@ -414,6 +414,217 @@ def test_describe_writes_gem_descriptions_only(
     assert [g["fields"] for g in proposal.diff["gems"]] == [["/description"], ["/description"]]
     repair = api_server.requests[1].body["messages"][-1]["content"][0]["content"]
     assert "only description fields" in repair
+
+
+DESCRIBED = {
+    "summary": "Described the gems and their columns.",
+    "update_gems": [
+        {
+            "id": "orders",
+            "description": "Every order.",
+            "columns": {
+                "id": "The order number.",
+                "amount": "Order total in USD.",
+                "status": "open or shipped.",
+            },
+        },
+        {"id": "shipped", "description": "Only shipped orders.", "columns": {"Amount": "USD."}},
+    ],
+}
+INVENTED = {
+    "summary": "Described the gems and their columns.",
+    "update_gems": [{"id": "shipped", "columns": {"amount": "USD.", "shipped_at": "When."}}],
+}
+
+
+def test_describe_writes_gem_and_column_descriptions(
+    ai_project: Project, api_server: MessagesAPIServer
+) -> None:
+    pipeline = ai_project.load_pipeline("sales")
+    api_server.reply(tool_reply("propose_pipeline", DESCRIBED))
+    proposal = copilot_of(ai_project).describe(pipeline)
+    assert proposal.accepted and not proposal.repaired
+    orders, shipped = proposal.document["gems"]
+    assert orders["description"] == "Every order."
+    assert orders["columns"] == {
+        "id": {"description": "The order number."},
+        "amount": {"description": "Order total in USD."},
+        "status": {"description": "open or shipped."},
+    }
+    assert shipped["columns"] == {"Amount": {"description": "USD."}}  # names ignore case
+    assert proposal.diff is not None
+    assert [(g["id"], g["status"]) for g in proposal.diff["gems"]] == [
+        ("orders", "changed"),
+        ("shipped", "changed"),
+    ]
+    assert proposal.diff["gems"][0]["fields"] == [
+        "/columns/amount",
+        "/columns/id",
+        "/columns/status",
+        "/description",
+    ]
+    text = dump_pipeline(load_pipeline(proposal.document))
+    assert dump_pipeline(load_pipeline(text)) == text
+    assert json.loads(text)["gems"][0]["columns"]["id"] == {"description": "The order number."}
+
+    (request,) = api_server.requests
+    assert "columns field" in request.body["system"]
+    assert '<data name="columns">' in user_text(request.body)
+    assert "sample_rows" not in user_text(request.body)
+
+
+def test_describe_can_replace_and_remove_column_descriptions(
+    ai_project: Project, api_server: MessagesAPIServer
+) -> None:
+    api_server.reply(tool_reply("propose_pipeline", DESCRIBED))
+    first = copilot_of(ai_project).describe(ai_project.load_pipeline("sales"))
+    pipeline = load_pipeline(first.document)
+    edit = {
+        "summary": "Fewer words.",
+        "update_gems": [
+            {"id": "orders", "columns": {"id": None, "amount": "USD."}},
+            {"id": "shipped", "columns": {"Amount": None}},
+        ],
+    }
+    api_server.reply(tool_reply("propose_pipeline", edit))
+    proposal = copilot_of(ai_project).describe(pipeline, gem_id="orders")
+    assert proposal.accepted
+    orders, shipped = proposal.document["gems"]
+    assert orders["columns"] == {
+        "amount": {"description": "USD."},
+        "status": {"description": "open or shipped."},
+    }
+    assert "columns" not in shipped
+    assert proposal.diff is not None
+    assert [g["fields"] for g in proposal.diff["gems"]] == [
+        ["/columns/amount/description", "/columns/id"],
+        ["/columns/Amount"],
+    ]
+    assert "gem 'orders'" in user_text(api_server.requests[-1].body)
+
+
+def test_describing_a_column_that_does_not_exist_is_sent_back_for_repair(
+    ai_project: Project, api_server: MessagesAPIServer
+) -> None:
+    api_server.reply(
+        tool_reply("propose_pipeline", INVENTED), tool_reply("propose_pipeline", DESCRIBED)
+    )
+    proposal = copilot_of(ai_project).describe(ai_project.load_pipeline("sales"))
+    assert proposal.accepted and proposal.repaired
+    assert proposal.document["gems"][1]["columns"] == {"Amount": {"description": "USD."}}
+    repair = api_server.requests[1].body["messages"][-1]["content"][0]
+    assert repair["is_error"] is True
+    assert (
+        "gem 'shipped' describes column 'shipped_at', which it does not output"
+        in (repair["content"])
+    )
+
+
+def test_describing_a_column_that_does_not_exist_twice_is_refused(
+    ai_project: Project, api_server: MessagesAPIServer
+) -> None:
+    api_server.reply(
+        tool_reply("propose_pipeline", INVENTED), tool_reply("propose_pipeline", INVENTED)
+    )
+    proposal = copilot_of(ai_project).describe(ai_project.load_pipeline("sales"))
+    assert not proposal.accepted
+    [issue] = proposal.issues
+    assert issue == {
+        "code": "unknown_column",
+        "message": "gem 'shipped' describes column 'shipped_at', which it does not output",
+        "gem_id": "shipped",
+        "field": "/gems/1/columns/shipped_at",
+        "severity": "warning",
+    }
+
+
+def test_a_column_description_that_was_already_wrong_does_not_refuse_a_proposal(
+    ai_project: Project, api_server: MessagesAPIServer
+) -> None:
+    path = ai_project.pipeline_path("sales")
+    document = json.loads(path.read_text())
+    document["gems"][1]["columns"] = {"gone": {"description": "a column since dropped"}}
+    path.write_text(json.dumps(document))
+    api_server.reply(tool_reply("propose_pipeline", DESCRIBED))
+    proposal = copilot_of(ai_project).describe(ai_project.load_pipeline("sales"))
+    assert proposal.accepted
+    assert set(proposal.document["gems"][1]["columns"]) == {"gone", "Amount"}
+
+
+def test_describe_refuses_a_change_of_properties_even_with_descriptions(
+    ai_project: Project, api_server: MessagesAPIServer
+) -> None:
+    sneaky = {
+        "summary": "Described.",
+        "update_gems": [
+            {
+                "id": "shipped",
+                "columns": {"amount": "USD."},
+                "properties": {"condition": "true"},
+            }
+        ],
+    }
+    api_server.reply(tool_reply("propose_pipeline", sneaky), tool_reply("propose_pipeline", sneaky))
+    pipeline = ai_project.load_pipeline("sales")
+    proposal = copilot_of(ai_project).describe(pipeline)
+    assert not proposal.accepted
+    assert [i["code"] for i in proposal.issues] == ["proposal"]
+    assert "only description fields" in proposal.issues[0]["message"]
+    assert (
+        proposal.document["gems"][1]
+        == pipeline.model_dump(mode="json", by_alias=True, exclude_none=True)["gems"][1]
+    )
+
+
+def test_describe_and_explain_send_sample_rows_only_when_asked_for(
+    ai_project: Project, api_server: MessagesAPIServer
+) -> None:
+    pipeline = ai_project.load_pipeline("sales")
+    api_server.reply(
+        tool_reply("propose_pipeline", DESCRIBED),
+        tool_reply("propose_pipeline", DESCRIBED),
+        text_reply("It keeps shipped orders."),
+        text_reply("It keeps shipped orders."),
+    )
+    copilot = copilot_of(ai_project)
+    copilot.describe(pipeline)
+    copilot.describe(pipeline, sample_rows=True)
+    copilot.explain(pipeline)
+    copilot.explain(pipeline, sample_rows=True)
+    texts = [user_text(r.body) for r in api_server.requests]
+    for without, with_rows in (texts[0:2], texts[2:4]):
+        assert "sample_rows" not in without and "shipped" in without
+        block = with_rows.split('<data name="sample_rows">')[1].split("</data>")[0]
+        assert json.loads(block)["orders"][0] == {"id": 1, "amount": 250.0, "status": "shipped"}
+
+
+def test_an_edit_writes_column_descriptions_of_new_and_updated_gems() -> None:
+    document = {
+        "name": "p",
+        "gems": [{"id": "a", "kind": "Source", "columns": {"x": {"description": "old"}}}],
+        "connections": [],
+    }
+    edit = {
+        "summary": "s",
+        "add_gems": [{"id": "b", "kind": "Filter", "columns": {"x": "new gem's x"}}],
+        "update_gems": [{"id": "a", "columns": {"x": None, "y": "why"}}],
+    }
+    result, _, problems = apply_edit(document, edit)
+    assert problems == []
+    assert result["gems"][0]["columns"] == {"y": {"description": "why"}}
+    assert result["gems"][1]["columns"] == {"x": {"description": "new gem's x"}}
+    removed, _, _ = apply_edit(
+        document, {"summary": "s", "update_gems": [{"id": "a", "columns": {"x": None}}]}
+    )
+    assert "columns" not in removed["gems"][0]
+    plain, _, _ = apply_edit(
+        document, {"summary": "s", "add_gems": [{"id": "c", "kind": "Filter"}]}
+    )
+    assert "columns" not in plain["gems"][1]
+    _, _, bad = apply_edit(
+        document, {"summary": "s", "update_gems": [{"id": "a", "columns": {"x": 3}}]}
+    )
+    assert [i.field for i in bad] == ["/update_gems/0/columns/x"]
 
 
 def test_fix_proposes_a_corrected_expression(

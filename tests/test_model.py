@@ -64,6 +64,10 @@ def example_document() -> dict[str, Any]:
                 "properties": {
                     "joins": [{"how": "left", "condition": "customers.id = orders.customer_id"}]
                 },
+                "columns": {
+                    "customer_id": {"description": "the customer, as in the CRM"},
+                    "amount": {"description": "order total in EUR, VAT included"},
+                },
             },
             {
                 "id": "out",
@@ -143,6 +147,51 @@ def test_dump_leaves_out_optional_fields_that_are_not_set() -> None:
     assert "position" not in orders
     assert "default" not in data["parameters"][1]
     assert data["connections"][2]["port"] == "in0"
+
+
+def test_column_descriptions_round_trip_in_the_gem() -> None:
+    text = dump_pipeline(load_pipeline(example_document()))
+    joined = json.loads(text)["gems"][2]
+    assert joined["columns"] == {
+        "amount": {"description": "order total in EUR, VAT included"},
+        "customer_id": {"description": "the customer, as in the CRM"},
+    }
+    pipeline = load_pipeline(text)
+    assert pipeline.gem("joined").columns["amount"].description.startswith("order total")
+    assert dump_pipeline(pipeline) == text
+
+
+def test_a_gem_without_column_descriptions_writes_no_columns_key() -> None:
+    document = example_document()
+    document["gems"][1]["columns"] = {}
+    pipeline = load_pipeline(document)
+    text = dump_pipeline(pipeline)
+    data = json.loads(text)
+    assert [("columns" in g) for g in data["gems"]] == [False, False, True, False]
+    assert "columns" not in pipeline.model_dump(by_alias=True)["gems"][0]
+    del document["gems"][2]["columns"]
+    assert '"columns"' not in dump_pipeline(load_pipeline(document))
+
+
+@pytest.mark.parametrize(
+    ("columns", "field"),
+    [
+        ({"": {"description": "no name"}}, "/gems/0/columns/"),
+        ({"x" * 257: {"description": "long"}}, "/gems/0/columns/" + "x" * 257),
+        ({"id": {"description": 3}}, "/gems/0/columns/id/description"),
+        ({"id": {"description": None}}, "/gems/0/columns/id/description"),
+        ({"id": {}}, "/gems/0/columns/id/description"),
+        ({"id": {"description": "x", "unit": "EUR"}}, "/gems/0/columns/id/unit"),
+        ({"id": "plain text"}, "/gems/0/columns/id"),
+        ({"id": {"description": "x" * 4001}}, "/gems/0/columns/id/description"),
+        (["id"], "/gems/0/columns"),
+    ],
+)
+def test_a_bad_column_description_is_a_schema_issue_at_its_place(columns: Any, field: str) -> None:
+    document = example_document()
+    document["gems"][0]["columns"] = columns
+    [issue] = issues_loading(document)
+    assert (issue.code, issue.gem_id, issue.field) == ("schema", "customers", field)
 
 
 def test_dump_writes_every_integral_number_as_an_integer() -> None:
@@ -542,6 +591,9 @@ def test_the_schema_accepts_example_and_saved_documents() -> None:
         (("connections", 0, "port"), "left"),
         (("parameters", 0, "type"), "varchar"),
         (("name",), ""),
+        (("gems", 0, "columns"), {"": {"description": "no name"}}),
+        (("gems", 0, "columns"), {"id": {"description": 3}}),
+        (("gems", 0, "columns"), {"id": {"text": "x"}}),
     ],
 )
 def test_the_schema_rejects_what_the_loader_rejects(

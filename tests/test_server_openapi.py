@@ -264,6 +264,26 @@ def call_ai(server: ServerProcess, call: Any) -> None:
         assert "event: proposal" in streamed.text
         api.reply(text_reply("It ranks customers."))
         call("POST", "/ai/explain", json={"name": name})
+        api.reply(text_reply("It ranks customers."))
+        call("POST", "/ai/explain", json={"name": name, "gem": "ranked", "sample_rows": True})
+        described = {
+            "summary": "Described the filter.",
+            "update_gems": [
+                {
+                    "id": "shipped",
+                    "description": "Orders of the chosen status.",
+                    "columns": {"status": "Where the order is."},
+                }
+            ],
+        }
+        api.reply(tool_reply("propose_pipeline", described))
+        answer = call("POST", "/ai/describe", json={"name": name, "gem": "shipped"}).json()
+        assert answer["issues"] == [], answer["issues"]
+        api.reply(tool_reply("propose_pipeline", described))
+        streamed = call(
+            "POST", "/ai/describe", json={"name": name, "sample_rows": True}, headers=stream
+        )
+        assert "event: proposal" in streamed.text
         api.reply(tool_reply("propose_pipeline", edit))
         call("POST", "/ai/fix", json={"name": name, "gem": "ranked", "error": "a problem"})
         api.reply(tool_reply("suggest_expressions", {"candidates": ["true"]}))

@@ -691,3 +691,34 @@ def test_issues_carry_the_shape_the_front_doors_show(engine: DuckDBEngine) -> No
     assert str(issue).startswith(
         "gem 'keep', field /gems/1/properties/condition, line 2, column 3: "
     )
+
+
+# -- column descriptions --------------------------------------------------------------------
+
+
+def test_describing_a_column_the_gem_does_not_output_is_a_warning(engine: DuckDBEngine) -> None:
+    described = {
+        **gem("keep", "Filter", condition="amount > 10"),
+        "columns": {"AMOUNT": {"description": "in cents"}, "amout": {"description": "typo"}},
+    }
+    compiled = compile_pipeline(chain(ORDERS, described), engine)
+    [issue] = compiled.issues
+    assert where(issue) == ("unknown_column", "keep", "/gems/1/columns/amout")
+    assert issue.severity == "warning"
+    assert issue.message == "gem 'keep' describes column 'amout', which it does not output"
+    assert compiled.ok  # a warning: the pipeline still compiles and runs
+    assert compiled.gems["keep"].output is not None
+
+
+def test_a_described_column_name_is_escaped_in_the_pointer(engine: DuckDBEngine) -> None:
+    described = {**ORDERS, "columns": {"a/b~c": {"description": "x"}, "id": {"description": "y"}}}
+    [issue] = issues_of(chain(described), engine)
+    assert where(issue) == ("unknown_column", "orders", "/gems/0/columns/a~1b~0c")
+
+
+def test_a_gem_that_does_not_build_is_not_checked_for_described_columns(
+    engine: DuckDBEngine,
+) -> None:
+    broken = {**gem("keep", "Filter", condition="nope > 1"), "columns": {"x": {"description": "x"}}}
+    issues = issues_of(chain(ORDERS, broken), engine)
+    assert [(i.code, i.severity) for i in issues] == [("unknown_column", "error")]

@@ -1080,3 +1080,102 @@ def test_any_edits_merge_into_a_document_that_loads(name: str, data: st.DataObje
     assert all(source in present and target in present for source, target, _ in links(final))
     assert resolve(result, base, ours, theirs, dict.fromkeys(paths, "ours")) == result.document
     assert merge_pipelines(base, final, final).document == final
+
+
+# ------------------------------------------------------------------------ column descriptions
+
+
+def describe_column(gem_id: str, name: str, text: str | None) -> Edit:
+    """Set (or with None remove) a column description, leaving no empty ``columns``."""
+
+    def edit(document: Doc) -> None:
+        described = gem(document, gem_id).setdefault("columns", {})
+        if text is None:
+            described.pop(name, None)
+        else:
+            described[name] = {"description": text}
+        if not described:
+            del gem(document, gem_id)["columns"]
+
+    return edit
+
+
+def test_diff_names_each_described_column() -> None:
+    base = shop("customer_totals")
+    first = edited(base, describe_column("shipped", "amount", "in EUR"))
+    changed = edited(
+        first,
+        describe_column("shipped", "amount", "in USD"),
+        describe_column("shipped", "status/state", "x"),
+    )
+    removed = edited(first, describe_column("shipped", "amount", None))
+    assert [(g.gem_id, g.fields) for g in diff_pipelines(base, first).gems] == [
+        ("shipped", ["/columns/amount"])
+    ]
+    assert diff_pipelines(first, changed).gems[0].fields == [
+        "/columns/amount/description",
+        "/columns/status~1state",
+    ]
+    assert diff_pipelines(first, removed).gems[0].fields == ["/columns/amount"]
+    assert diff_pipelines(removed, base).is_empty()
+    assert "~ gem shipped (Filter): /columns/amount" in render_diff(diff_pipelines(base, first))
+
+
+def test_descriptions_of_different_columns_of_one_gem_merge() -> None:
+    base = shop("customer_totals")
+    ours = edited(base, describe_column("shipped", "amount", "in EUR"))
+    theirs = edited(
+        base,
+        describe_column("shipped", "status", "shipped or open"),
+        set_property("shipped", "condition", "status = 'shipped'"),
+    )
+    result = merge_pipelines(base, ours, theirs)
+    assert result.clean
+    assert gem(result.document, "shipped")["columns"] == {
+        "amount": {"description": "in EUR"},
+        "status": {"description": "shipped or open"},
+    }
+    assert gem(result.document, "shipped")["properties"]["condition"] == "status = 'shipped'"
+    assert_canonical(result.document)
+
+
+def test_removing_every_column_description_merges_with_a_new_one() -> None:
+    base = edited(shop("customer_totals"), describe_column("shipped", "amount", "in EUR"))
+    ours = edited(base, describe_column("shipped", "amount", None))
+    theirs = edited(base, describe_column("shipped", "status", "shipped or open"))
+    result = merge_pipelines(base, ours, theirs)
+    assert result.clean
+    assert gem(result.document, "shipped")["columns"] == {
+        "status": {"description": "shipped or open"}
+    }
+    both_removed = merge_pipelines(
+        base, ours, edited(ours, set_property("shipped", "condition", "true"))
+    )
+    assert "columns" not in gem(both_removed.document, "shipped")
+    assert_canonical(both_removed.document)
+    # An edit elsewhere in the gem does not write an empty columns object either.
+    plain = merge_pipelines(
+        shop("customer_totals"),
+        edited(shop("customer_totals"), set_field("shipped", "label", "Shipped")),
+        edited(shop("customer_totals"), set_property("shipped", "condition", "true")),
+    )
+    assert "columns" not in gem(plain.document, "shipped")
+    assert_canonical(plain.document)
+
+
+def test_different_descriptions_of_one_column_conflict_at_that_column() -> None:
+    base = edited(shop("customer_totals"), describe_column("shipped", "amount", "money"))
+    ours = edited(base, describe_column("shipped", "amount", "in EUR"))
+    theirs = edited(base, describe_column("shipped", "amount", "in USD"))
+    result = merge_pipelines(base, ours, theirs)
+    assert [(c.path, c.gem_id, c.base, c.ours, c.theirs) for c in result.conflicts] == [
+        ("/gems/shipped/columns/amount/description", "shipped", "money", "in EUR", "in USD")
+    ]
+    final = resolve(result, base, ours, theirs, {result.conflicts[0].path: "theirs"})
+    assert gem(final, "shipped")["columns"] == {"amount": {"description": "in USD"}}
+    added = merge_pipelines(
+        shop("customer_totals"),
+        edited(shop("customer_totals"), describe_column("shipped", "amount", "in EUR")),
+        edited(shop("customer_totals"), describe_column("shipped", "amount", "in USD")),
+    )
+    assert [c.path for c in added.conflicts] == ["/gems/shipped/columns/amount"]

@@ -633,20 +633,22 @@ export interface IAIRequest {
   history?: IAIMessage[];
   gem?: string;
   error?: string;
+  /** Send the first rows of each gem with this request (never by default). */
+  sampleRows?: boolean;
 }
 
-/** How an AI request ended: a proposal (build, fix) or a text answer (explain). */
+/** How an AI request ended: a proposal (build, describe, fix) or a text answer (explain). */
 export type AIResult =
   | { event: 'proposal'; proposal: IAIProposal }
   | { event: 'answer'; text: string };
 
 /**
- * Ask the copilot (`build`, `explain` or `fix`), reading its answer as Server-Sent Events:
+ * Ask the copilot (`build`, `explain`, `describe` or `fix`), reading its answer as Server-Sent Events:
  * `onText` gets the model's words as they come. Aborting `signal` closes the connection,
  * which cancels the model call on the server; the promise then rejects with `cancelled`.
  */
 export async function aiAsk(
-  action: 'build' | 'explain' | 'fix',
+  action: 'build' | 'explain' | 'describe' | 'fix',
   ask: IAIRequest,
   onText: (text: string) => void,
   signal?: AbortSignal
@@ -668,6 +670,8 @@ export async function aiAsk(
   }
   if (action === 'fix') {
     body.error = ask.error ?? '';
+  } else if (ask.sampleRows) {
+    body.sample_rows = true;
   }
   const stopped = (): ApiError =>
     new ApiError(0, 'cancelled', 'Stopped: the request was cancelled.');
@@ -737,4 +741,26 @@ export async function aiAsk(
       : new ApiError(0, 'incomplete', 'The answer ended before its result.');
   }
   return result;
+}
+
+/**
+ * SQL expressions for one field of a gem, best first, from its input columns (only
+ * candidates that parse in the project's dialect). `field` is a property name or a JSON
+ * pointer into the gem's properties; `ask` says what the expression should compute.
+ */
+export async function aiSuggest(
+  at: { project: string; name: string },
+  pipeline: IPipelineDocument,
+  gem: string,
+  field: string,
+  ask: string,
+  signal?: AbortSignal
+): Promise<string[]> {
+  const answer = await request<{ suggestions: string[] }>('ai/suggest', {
+    project: at.project,
+    method: 'POST',
+    body: json({ name: at.name, pipeline, gem, field, request: ask }),
+    signal
+  });
+  return answer.data.suggestions;
 }

@@ -13,8 +13,14 @@ export interface IGem {
   kind: string;
   label?: string;
   description?: string;
+  /** Documentation of the gem's output columns, keyed by column name. */
+  columns?: Record<string, IColumnDoc>;
   properties: Record<string, unknown>;
   position?: IPosition;
+}
+
+export interface IColumnDoc {
+  description: string;
 }
 
 export interface IConnection {

@@ -117,6 +117,15 @@ describe('conversation', () => {
     });
   });
 
+  it('marks a question sent with sample rows, and only that one', () => {
+    let state = ask(EMPTY_CONVERSATION, 'describe', 'Describe the pipeline', true);
+    assert.equal(state.turns[0].sampleRows, true);
+    state = proposed(state, PROPOSAL);
+    state = ask(state, 'explain', 'Explain the pipeline');
+    assert.ok(!('sampleRows' in state.turns[2]));
+    assert.equal(state.turns[1].outcome, 'rejected');
+  });
+
   it('sends the conversation so far as alternating history', () => {
     let state = ask(EMPTY_CONVERSATION, 'explain', 'Explain the pipeline');
     state = answered(addText(state, 'It sums.'), 'It sums.');

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 
 import {
   errorSchemaFor,
+  fieldPointer,
   formSchema,
   isObject,
   Schema,
@@ -171,5 +172,19 @@ describe('withoutFilledDefaults', () => {
       withoutFilledDefaults({ condition: undefined }, { condition: 'x > 1' }, schema, defs),
       {}
     );
+  });
+});
+
+describe('fieldPointer', () => {
+  it('spells a form field id as a JSON pointer into the properties', () => {
+    assert.equal(fieldPointer('prophecy-f_1.condition', 'prophecy-f_1'), '/condition');
+    assert.equal(
+      fieldPointer('prophecy-agg.columns.0.expression', 'prophecy-agg'),
+      '/columns/0/expression'
+    );
+  });
+
+  it('escapes ~ and / in keys', () => {
+    assert.equal(fieldPointer('prophecy-g.a/b.c~d', 'prophecy-g'), '/a~1b/c~0d');
   });
 });

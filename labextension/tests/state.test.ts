@@ -2,7 +2,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
+  columnKey,
   copyGems,
+  describedColumn,
   GraphAction,
   GraphError,
   IClipboard,
@@ -267,6 +269,96 @@ describe('reduce: setLabel', () => {
       () => reduce(sample(), { type: 'setLabel', id: 'ghost', label: 'x' }),
       GraphError
     );
+  });
+});
+
+describe('reduce: setDescription', () => {
+  it('sets the description, and removes it when emptied', () => {
+    const described = reduce(sample(), {
+      type: 'setDescription',
+      id: 'agg',
+      description: 'Totals per customer'
+    });
+    assert.equal(gemById(described, 'agg').description, 'Totals per customer');
+    const next = reduce(described, { type: 'setDescription', id: 'agg', description: '' });
+    assert.ok(!('description' in gemById(next, 'agg')));
+  });
+
+  it('returns the same document when nothing changes', () => {
+    const before = deepFreeze(sample());
+    assert.equal(reduce(before, { type: 'setDescription', id: 'agg', description: '' }), before);
+  });
+});
+
+describe('reduce: setPipelineDescription', () => {
+  it('sets the pipeline description, and removes it when emptied', () => {
+    const described = reduce(sample(), {
+      type: 'setPipelineDescription',
+      description: 'Totals'
+    });
+    assert.equal(described.description, 'Totals');
+    const next = reduce(described, { type: 'setPipelineDescription', description: '' });
+    assert.ok(!('description' in next));
+  });
+});
+
+describe('reduce: setColumnDescription', () => {
+  it('documents columns one by one without touching the others', () => {
+    const before = deepFreeze(sample());
+    let next = reduce(before, {
+      type: 'setColumnDescription',
+      id: 'agg',
+      column: 'total',
+      description: 'Sum of amounts'
+    });
+    next = reduce(next, {
+      type: 'setColumnDescription',
+      id: 'agg',
+      column: 'region',
+      description: 'Sales region'
+    });
+    assert.deepEqual(gemById(next, 'agg').columns, {
+      total: { description: 'Sum of amounts' },
+      region: { description: 'Sales region' }
+    });
+    assert.ok(!('columns' in gemById(before, 'agg')));
+  });
+
+  it('finds the column ignoring case, as engines do', () => {
+    const documented = reduce(sample(), {
+      type: 'setColumnDescription',
+      id: 'agg',
+      column: 'Region',
+      description: 'Sales region'
+    });
+    const next = reduce(documented, {
+      type: 'setColumnDescription',
+      id: 'agg',
+      column: 'region',
+      description: 'Where it was sold'
+    });
+    assert.deepEqual(gemById(next, 'agg').columns, {
+      Region: { description: 'Where it was sold' }
+    });
+    assert.equal(columnKey(gemById(next, 'agg'), 'REGION'), 'Region');
+    assert.equal(describedColumn(gemById(next, 'agg'), 'region'), 'Where it was sold');
+    assert.equal(describedColumn(gemById(next, 'agg'), 'total'), '');
+  });
+
+  it('drops an emptied description, and the whole map with the last one', () => {
+    const documented = reduce(sample(), {
+      type: 'setColumnDescription',
+      id: 'agg',
+      column: 'total',
+      description: 'Sum'
+    });
+    const next = reduce(documented, {
+      type: 'setColumnDescription',
+      id: 'agg',
+      column: 'total',
+      description: ''
+    });
+    assert.ok(!('columns' in gemById(next, 'agg')));
   });
 });
 

@@ -5,12 +5,15 @@ Nothing here applies or saves anything: every function answers with text or a `P
 which the caller shows and the user accepts.
 
 Proposals come through tool use. The model calls ``propose_pipeline`` with a compact edit
-(`EDIT_SCHEMA`): gems to add, update (properties are merged key by key, ``null`` removes a
-key) or remove, connections to add or remove, and a new pipeline description. The edit is
-applied to a copy of the document, which then goes through the same validation as a hand
-edit (`load_pipeline`, then the compiler's issues). A proposal that adds an error is sent
-back once, as an ``is_error`` tool result carrying the validator's messages, for repair; if
-the repaired one is still invalid, the proposal is refused with those messages.
+(`EDIT_SCHEMA`): gems to add, update (properties and column descriptions are merged key by
+key, ``null`` removes a key) or remove, connections to add or remove, and a new pipeline
+description. The edit is applied to a copy of the document, which then goes through the same
+validation as a hand edit (`load_pipeline`, then the compiler's issues). A proposal that adds
+an error is sent back once, as an ``is_error`` tool result carrying the validator's
+messages, for repair; if the repaired one is still invalid, the proposal is refused with
+those messages. Describing a column a gem does not output is only a warning in a hand edit,
+but in a proposal it is treated as an error: the model named a column it should have read
+from the context.
 """
 
 from __future__ import annotations
@@ -32,7 +35,6 @@ from prophecy_jupyter.ai.context import (
     build_context,
     compile_for,
     data_block,
-    error_issues,
     project_secret_values,
 )
 from prophecy_jupyter.ai.errors import (
@@ -89,9 +91,11 @@ correct it. Keep any prose short."""
 MODE_GUIDANCE = {
     "build": "Make the change the user asks for.",
     "describe": (
-        "Write a description of each gem (what it does and the meaning of the columns it "
-        "produces, when useful) into the gems' description fields through update_gems. "
-        "Change nothing else: only description fields."
+        "Through update_gems, write a description of each gem (what it does) into its "
+        "description field, and a description of each of its output columns (what the "
+        "values mean) into its columns field, keyed by column name spelled exactly as in the "
+        "gem's output columns (block columns). Change nothing else: only the description and "
+        "columns fields of gems, and the pipeline description."
     ),
     "fix": (
         "Correct the pipeline so that the error goes away, changing as little as possible "
@@ -111,6 +115,9 @@ class NewGem(_EditModel):
     label: str | None = None
     description: str | None = None
     properties: dict[str, Any] = Field(default_factory=dict)
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="Output column name → description of the column."
+    )
 
 
 class GemUpdate(_EditModel):
@@ -120,6 +127,12 @@ class GemUpdate(_EditModel):
     description: str | None = None
     properties: dict[str, Any] | None = Field(
         default=None, description="Keys to set; a null value removes the key; others stay."
+    )
+    columns: dict[str, str | None] | None = Field(
+        default=None,
+        description=(
+            "Output column name → description of the column; null removes it; others stay."
+        ),
     )
 
 
@@ -201,6 +214,19 @@ def _next_position(document: Mapping[str, Any], count: int) -> dict[str, float]:
     return {"x": (max(xs) if xs else 0) + 220, "y": 60 + 160 * count}
 
 
+def _describe_columns(gem: dict[str, Any], descriptions: Mapping[str, str | None]) -> None:
+    """Write column descriptions into a gem of the document (``None`` removes one); a gem
+    left without any has no ``columns`` key."""
+    columns: dict[str, Any] = gem.setdefault("columns", {})
+    for name, text in descriptions.items():
+        if text is None:
+            columns.pop(name, None)
+        else:
+            columns[name] = {"description": text}
+    if not columns:
+        del gem["columns"]
+
+
 def apply_edit(
     document: Mapping[str, Any], raw: Any, *, only_descriptions: bool = False
 ) -> tuple[dict[str, Any], str, list[Issue]]:
@@ -225,7 +251,10 @@ def apply_edit(
             or any(u.kind or u.label or u.properties for u in edit.update_gems)
         )
         if changes_other:
-            problem("only description fields may change: propose descriptions only")
+            problem(
+                "only description fields (gem description and columns, pipeline description) "
+                "may change: propose descriptions only"
+            )
             return result, edit.summary, issues
     gems: list[dict[str, Any]] = result.setdefault("gems", [])
     connections: list[dict[str, Any]] = result.setdefault("connections", [])
@@ -256,11 +285,14 @@ def apply_edit(
                     properties.pop(key, None)
                 else:
                     properties[key] = _unmask(value, properties.get(key))
+        if update.columns:
+            _describe_columns(target, update.columns)
     for count, new in enumerate(edit.add_gems):
         if new.id in by_id:
             problem(f"cannot add gem '{new.id}': a gem of that id exists", new.id)
             continue
-        gem = new.model_dump(exclude_none=True)
+        gem = new.model_dump(exclude_none=True, exclude={"columns"})
+        _describe_columns(gem, new.columns)
         gem["position"] = _next_position(result, count)
         gems.append(gem)
         by_id[new.id] = gem
@@ -310,6 +342,12 @@ class Proposal:
 
 def _document(pipeline: Pipeline) -> dict[str, Any]:
     return pipeline.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _blocking(issues: Iterable[Issue]) -> list[Issue]:
+    """What makes a proposal invalid: errors, and descriptions of columns that do not exist
+    (only a warning in a hand edit, but in a proposal a sign of an invented column)."""
+    return [i for i in issues if i.severity == "error" or i.code == "unknown_column"]
 
 
 def _issue_key(issue: Issue) -> tuple[Any, ...]:
@@ -588,7 +626,7 @@ class Copilot:
             pipeline, sample_rows=sample_rows, focus=focus, full_catalog=mode == "build"
         )
         current = _document(pipeline)
-        known = {_issue_key(i) for i in error_issues(context.compiled.issues)}
+        known = {_issue_key(i) for i in _blocking(context.compiled.issues)}
         messages = [
             *_history(history),
             {
@@ -677,7 +715,8 @@ class Copilot:
         only_descriptions: bool,
     ) -> tuple[dict[str, Any], str, list[Issue]]:
         """Apply the edit to a copy and validate it as a hand edit is validated; the
-        issues are the edit's own problems and the errors it adds."""
+        issues are the edit's own problems and the errors (and descriptions of columns that
+        do not exist) it adds."""
         document, summary, problems = apply_edit(
             _document(pipeline), edit, only_descriptions=only_descriptions
         )
@@ -688,7 +727,7 @@ class Copilot:
         except ValidationError as exc:
             return document, summary, exc.issues
         compiled = compile_for(self.project, proposed, self.engine(), self.secrets)
-        added = [i for i in error_issues(compiled.issues) if _issue_key(i) not in known]
+        added = [i for i in _blocking(compiled.issues) if _issue_key(i) not in known]
         return _document(proposed), summary, added
 
     def build(
@@ -723,8 +762,10 @@ class Copilot:
         on_text: TextCallback | None = None,
         cancel: threading.Event | None = None,
     ) -> Proposal:
-        """Gem descriptions (with what their columns mean, in the same text: the document
-        has no per-column field) written into the gems' ``description``."""
+        """Descriptions of the gems (``description``) and of their output columns
+        (``columns``), or of one gem's with ``gem_id``; nothing else may change. A column
+        the gem does not output is sent back for repair like an error. Sample rows are sent
+        only when ``sample_rows`` is true (every gem) or names gems."""
         if gem_id is not None:
             pipeline.gem(gem_id)
         which = f"gem '{gem_id}'" if gem_id else "every gem"

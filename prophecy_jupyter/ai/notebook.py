@@ -22,16 +22,25 @@ def ask(
     explain: bool = False,
     gem_id: str | None = None,
     sample_rows: bool = False,
+    describe: bool = False,
 ) -> None:
-    """Explain ``pipeline_name`` or propose a change of it, printing as the answer streams.
-    A proposal is shown as a diff and never applied."""
+    """Explain ``pipeline_name``, propose descriptions of its gems and their columns
+    (``describe``) or propose a change of it, printing as the answer streams. A proposal is
+    shown as a diff and never applied."""
     pipeline = project.load_pipeline(pipeline_name)
     with Copilot(project) as copilot:
         if explain:
             copilot.explain(pipeline, gem_id, sample_rows=sample_rows, on_text=_write)
             _write("\n")
             return
-        proposal = copilot.build(prompt or "", pipeline, sample_rows=sample_rows, on_text=_write)
+        if describe:
+            proposal = copilot.describe(
+                pipeline, gem_id=gem_id, sample_rows=sample_rows, on_text=_write
+            )
+        else:
+            proposal = copilot.build(
+                prompt or "", pipeline, sample_rows=sample_rows, on_text=_write
+            )
     if proposal.text:
         _write("\n")
     print(f"proposal: {proposal.summary}")

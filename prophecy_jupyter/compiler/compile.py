@@ -352,6 +352,7 @@ def compile_pipeline(
         issues.extend(ctx.issues)
         if output is not None and not ctx.issues:
             compiled.output = output
+            issues.extend(_unknown_columns(compiled, output.columns))
             written = writes_table(compiled.props)
             if written is not None:
                 planned[written] = output.columns
@@ -360,6 +361,24 @@ def compile_pipeline(
     if isinstance(engine_dialect, str) and family_of(engine_dialect) is not None:
         result.issues.extend(dialect_issues(result, engine_dialect))
     return result
+
+
+def _unknown_columns(compiled: CompiledGem, columns: Sequence[Column]) -> list[Issue]:
+    """Warnings for column descriptions of a gem that name no column of its output (engines
+    resolve names ignoring case, so neither does this)."""
+    output = {c.name.lower() for c in columns}
+    gem = compiled.gem
+    return [
+        Issue(
+            "unknown_column",
+            f"gem '{gem.id}' describes column '{name}', which it does not output",
+            gem.id,
+            pointer("gems", compiled.index, "columns", name),
+            severity="warning",
+        )
+        for name in gem.columns
+        if name.lower() not in output
+    ]
 
 
 def validate_pipeline(

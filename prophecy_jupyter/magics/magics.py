@@ -14,7 +14,8 @@ Line::
     %prophecy compile PIPELINE [--gem GEM] [--dialect DIALECT] [--param NAME=VALUE ...]
     %prophecy graph PIPELINE [--param NAME=VALUE ...]
     %prophecy ai "PROMPT" --pipeline PIPELINE [--sample-rows]
-    %prophecy ai --explain --pipeline PIPELINE [--gem GEM]
+    %prophecy ai --describe --pipeline PIPELINE [--gem GEM] [--sample-rows]
+    %prophecy ai --explain --pipeline PIPELINE [--gem GEM] [--sample-rows]
 
 Every line command also takes ``--project PATH`` and ``--engine KIND`` or ``--fabric NAME``.
 A problem the user can fix (an invalid pipeline, bad SQL, an unknown name) is shown as one
@@ -111,6 +112,7 @@ def _line_parser() -> MagicArgumentParser:
     ai.add_argument("prompt", nargs="?")
     ai.add_argument("--pipeline", required=True)
     ai.add_argument("--explain", action="store_true")
+    ai.add_argument("--describe", action="store_true")
     ai.add_argument("--gem")
     ai.add_argument("--sample-rows", action="store_true")
     ai.add_argument("--project", help="project folder (default: the notebook's)")
@@ -172,7 +174,11 @@ class ProphecyMagics(Magics):
         %prophecy compile PIPELINE [--gem GEM] [--dialect DIALECT] [--param NAME=VALUE ...]
         %prophecy graph PIPELINE [--param NAME=VALUE ...]
         %prophecy ai "PROMPT" --pipeline PIPELINE [--sample-rows]
-        %prophecy ai --explain --pipeline PIPELINE [--gem GEM]
+        %prophecy ai --describe --pipeline PIPELINE [--gem GEM] [--sample-rows]
+        %prophecy ai --explain --pipeline PIPELINE [--gem GEM] [--sample-rows]
+
+        ai shows the copilot's proposal as a diff and never applies it; --describe proposes
+        descriptions of the gems and of their output columns.
 
         Line commands also take --project PATH and --engine KIND or --fabric NAME.
         """
@@ -230,10 +236,25 @@ class ProphecyMagics(Magics):
         """Stream the copilot's answer; show a proposal's diff. Nothing is applied."""
         from prophecy_jupyter.ai.notebook import ask
 
-        if not args.explain and not args.prompt:
-            raise UsageError('%prophecy ai needs a "PROMPT", or --explain')
+        if args.explain and args.describe:
+            raise UsageError("%prophecy ai takes --explain or --describe, not both")
+        if (args.explain or args.describe) and args.prompt:
+            option = "--explain" if args.explain else "--describe"
+            raise UsageError(f'%prophecy ai takes no "PROMPT" with {option}')
+        if not (args.explain or args.describe or args.prompt):
+            raise UsageError('%prophecy ai needs a "PROMPT", or --describe or --explain')
+        if args.gem is not None and not (args.explain or args.describe):
+            raise UsageError("%prophecy ai takes --gem with --explain or --describe")
         project = self.session.require_project(args.project)
-        ask(project, args.pipeline, args.prompt, args.explain, args.gem, args.sample_rows)
+        ask(
+            project,
+            args.pipeline,
+            args.prompt,
+            args.explain,
+            args.gem,
+            args.sample_rows,
+            describe=args.describe,
+        )
 
     def _compile(self, args: argparse.Namespace, params: dict[str, Any]) -> Code:
         statements = self.session.compile_sql(

@@ -12,9 +12,16 @@ import math
 import re
 from collections.abc import Iterator
 from json.encoder import encode_basestring
-from typing import Any, Literal, NoReturn
+from typing import Annotated, Any, Literal, NoReturn
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    model_serializer,
+)
 from pydantic import ValidationError as PydanticValidationError
 
 from prophecy_jupyter.errors import Issue, NotFound, ValidationError
@@ -46,6 +53,15 @@ class Parameter(_Strict):
     description: str | None = None
 
 
+ColumnName = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class ColumnDoc(_Strict):
+    """The documentation of one output column of a gem."""
+
+    description: str = Field(max_length=4000)
+
+
 class Gem(_Strict):
     """One node of the graph. ``properties`` are checked later against the gem kind's schema."""
 
@@ -54,7 +70,20 @@ class Gem(_Strict):
     label: str | None = None
     description: str | None = None
     properties: dict[str, Any] = Field(default_factory=dict)
+    columns: dict[ColumnName, ColumnDoc] = Field(default_factory=dict)
+    """Documentation of the gem's output columns, keyed by column name. It is kept in the
+    pipeline file so that it travels with the pipeline (review, release, another machine),
+    and keyed rather than listed so that two branches describing different columns merge key
+    by key. A gem without any writes no ``columns`` key: older files read and write back
+    byte for byte."""
     position: Position | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_empty_columns(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if not self.columns:
+            data.pop("columns", None)
+        return data
 
 
 class Connection(_Strict):
@@ -127,6 +156,8 @@ def _document_path(data: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ..
         present = (isinstance(node, dict) and part in node) or (
             isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
         )
+        if part == "[key]":
+            continue  # pydantic's marker of a bad mapping key: the key itself is the place
         if present:
             node = node[part]
         elif not (position == len(loc) and isinstance(node, dict) and isinstance(part, str)):

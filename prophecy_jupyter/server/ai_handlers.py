@@ -1,11 +1,14 @@
 """Handlers of the AI API, ``/prophecy/api/v1/ai/…``: the Studio's copilot over a pipeline.
 
 ``GET ai/status`` says whether the copilot can be used (and if not, why); ``POST ai/build``,
-``ai/explain``, ``ai/fix`` and ``ai/suggest`` ask the model about the pipeline named in the
-body (or its unsaved draft). Each answers JSON, or, when the request accepts
+``ai/describe``, ``ai/explain``, ``ai/fix`` and ``ai/suggest`` ask the model about the
+pipeline named in the body (or its unsaved draft). ``ai/describe`` proposes descriptions of
+the gems and of their output columns (the gems' ``columns``), changing nothing else; build,
+describe and explain send sample rows to the model only when the body says
+``"sample_rows": true``. Each answers JSON, or, when the request accepts
 ``text/event-stream``, Server-Sent Events: ``text`` events carry the model's words as they
-come, then one ``proposal`` (build, fix) or ``answer`` (explain, suggest) event carries the
-result, or an ``error`` event ``{"code", "message"}`` says why there is none.
+come, then one ``proposal`` (build, describe, fix) or ``answer`` (explain, suggest) event
+carries the result, or an ``error`` event ``{"code", "message"}`` says why there is none.
 
 A client that goes away cancels the model call. What fails before the call starts (a
 malformed body, an unknown pipeline, the copilot switched off or not configured) is a JSON
@@ -34,6 +37,7 @@ from prophecy_jupyter.ai import (
     Copilot,
 )
 from prophecy_jupyter.errors import Cancelled, Issue, ProphecyError, ValidationError
+from prophecy_jupyter.model.pipeline import Pipeline
 from prophecy_jupyter.server.handlers import LONG_WORK, ProphecyHandler, authorized_to
 from prophecy_jupyter.workspace import _check_name, _field, _request
 
@@ -69,6 +73,11 @@ def _text(body: Mapping[str, Any], key: str, *, required: bool = False) -> str |
     if value is not None and len(value) > MAX_PROMPT:
         raise _bad(f"{key} is longer than {MAX_PROMPT} characters", f"/{key}")
     return value
+
+
+def _sample_rows(body: Mapping[str, Any]) -> bool:
+    """Whether the user opted in to sending sample rows with this one request."""
+    return bool(_field(body, "sample_rows", bool, "a boolean"))
 
 
 def _history(body: Mapping[str, Any]) -> list[dict[str, str]]:
@@ -151,13 +160,20 @@ class AIHandler(ProphecyHandler):
             )
         return copilot
 
-    def pipeline(self, body: Mapping[str, Any]) -> Any:
+    def pipeline(self, body: Mapping[str, Any]) -> Pipeline:
         """The pipeline the request is about: the draft in the body, else the saved file."""
         name: str = _field(body, "name", str, "a pipeline name", required=True)
         draft: dict[str, Any] | None = _field(body, "pipeline", dict, "a JSON object")
         project = self.workspace.project(self.project)
         _check_name(name, "name")
         return self.workspace._subject(project, name, draft)
+
+    async def subject(self, body: Mapping[str, Any]) -> tuple[Pipeline, Copilot]:
+        """The pipeline the request is about and the copilot to ask, read off the loop."""
+        result: tuple[Pipeline, Copilot] = await self.call(
+            lambda: (self.pipeline(body), self.copilot())
+        )
+        return result
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc_info = kwargs.get("exc_info")
@@ -251,8 +267,8 @@ class AIBuildHandler(AIHandler):
         if not prompt.strip():
             raise _bad("prompt must not be empty", "/prompt")
         history = _history(body)
-        sample_rows = bool(_field(body, "sample_rows", bool, "a boolean"))
-        pipeline, copilot = await self.call(lambda: (self.pipeline(body), self.copilot()))
+        sample_rows = _sample_rows(body)
+        pipeline, copilot = await self.subject(body)
         await self.answer(
             lambda on_text: copilot.build(
                 prompt,
@@ -265,16 +281,40 @@ class AIBuildHandler(AIHandler):
         )
 
 
+class AIDescribeHandler(AIHandler):
+    result_event = "proposal"
+
+    @web.authenticated
+    @authorized_to("read")
+    async def post(self) -> None:
+        body = _request(self.request.body, frozenset({"name", "pipeline", "gem", "sample_rows"}))
+        gem = _text(body, "gem")
+        sample_rows = _sample_rows(body)
+        pipeline, copilot = await self.subject(body)
+        await self.answer(
+            lambda on_text: copilot.describe(
+                pipeline,
+                gem_id=gem,
+                sample_rows=sample_rows,
+                on_text=on_text,
+                cancel=self.cancel,
+            ).to_dict()
+        )
+
+
 class AIExplainHandler(AIHandler):
     @web.authenticated
     @authorized_to("read")
     async def post(self) -> None:
-        body = _request(self.request.body, frozenset({"name", "pipeline", "gem"}))
+        body = _request(self.request.body, frozenset({"name", "pipeline", "gem", "sample_rows"}))
         gem = _text(body, "gem")
-        pipeline, copilot = await self.call(lambda: (self.pipeline(body), self.copilot()))
+        sample_rows = _sample_rows(body)
+        pipeline, copilot = await self.subject(body)
         await self.answer(
             lambda on_text: {
-                "text": copilot.explain(pipeline, gem, on_text=on_text, cancel=self.cancel)
+                "text": copilot.explain(
+                    pipeline, gem, sample_rows=sample_rows, on_text=on_text, cancel=self.cancel
+                )
             }
         )
 
@@ -288,7 +328,7 @@ class AIFixHandler(AIHandler):
         body = _request(self.request.body, frozenset({"name", "pipeline", "gem", "error"}))
         gem = _text(body, "gem")
         error = _text(body, "error", required=True) or ""
-        pipeline, copilot = await self.call(lambda: (self.pipeline(body), self.copilot()))
+        pipeline, copilot = await self.subject(body)
         await self.answer(
             lambda on_text: copilot.fix(
                 pipeline, error, gem, on_text=on_text, cancel=self.cancel
@@ -306,7 +346,7 @@ class AISuggestHandler(AIHandler):
         gem = _text(body, "gem", required=True) or ""
         field = _text(body, "field", required=True) or ""
         request = _text(body, "request") or ""
-        pipeline, copilot = await self.call(lambda: (self.pipeline(body), self.copilot()))
+        pipeline, copilot = await self.subject(body)
         await self.answer(
             lambda _: {"suggestions": copilot.suggest_expression(pipeline, gem, field, request)}
         )
@@ -315,6 +355,7 @@ class AISuggestHandler(AIHandler):
 AI_ROUTES: tuple[tuple[str, type[ProphecyHandler]], ...] = (
     ("/ai/status", AIStatusHandler),
     ("/ai/build", AIBuildHandler),
+    ("/ai/describe", AIDescribeHandler),
     ("/ai/explain", AIExplainHandler),
     ("/ai/fix", AIFixHandler),
     ("/ai/suggest", AISuggestHandler),

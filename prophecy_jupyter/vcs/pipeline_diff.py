@@ -38,9 +38,10 @@ class GemChange:
     """One gem that differs between the two versions.
 
     ``fields`` are JSON pointers relative to the gem (``/properties/condition``,
-    ``/properties/columns/2/expression``, ``/label``, ``/kind``); they are empty for an added or
-    removed gem. A change of ``position`` is reported as ``moved`` rather than as a field, so
-    the canvas can tell a rearranged graph from an edited one.
+    ``/properties/columns/2/expression``, ``/columns/amount/description``, ``/label``,
+    ``/kind``); they are empty for an added or removed gem. A change of ``position`` is
+    reported as ``moved`` rather than as a field, so the canvas can tell a rearranged graph
+    from an edited one.
     """
 
     gem_id: str
@@ -166,8 +167,13 @@ def same_json(a: Any, b: Any) -> bool:
 
 
 def gem_content(gem: Mapping[str, Any]) -> dict[str, Any]:
-    """A gem without its position: what counts as editing it (moving it does not)."""
-    return {key: value for key, value in gem.items() if key != "position"}
+    """A gem without its position: what counts as editing it (moving it does not).
+
+    A gem without column descriptions has ``"columns": {}`` here, as it is left out of the
+    file: the first description then reads as ``/columns/<name>`` and merges key by key."""
+    content = {key: value for key, value in gem.items() if key != "position"}
+    content.setdefault("columns", {})
+    return content
 
 
 def connection_key(connection: Mapping[str, Any]) -> ConnectionKey:

@@ -400,6 +400,8 @@ class _Merge:
                 )
                 if value is not ABSENT:
                     gem[key] = value
+        if not gem.get("columns"):
+            gem = {key: value for key, value in gem.items() if key != "columns"}
         moved = not same_json(ours.get("position", ABSENT), base.get("position", ABSENT))
         position = (ours if moved else theirs).get("position", ABSENT)
         if position is not ABSENT:

@@ -7,14 +7,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from playwright.sync_api import Locator, expect
 
 from prophecy_jupyter.ai.settings import save_settings
 from prophecy_jupyter.fabrics import SecretStore
-from tests.browser.conftest import Lab, Studio
-from tests.messages_api_server import API_KEY, MessagesAPIServer, Reply, text_reply, tool_reply
+from tests.browser.conftest import Lab, Studio, eventually
+from tests.messages_api_server import (
+    API_KEY,
+    MessagesAPIServer,
+    Recorded,
+    Reply,
+    text_reply,
+    tool_reply,
+)
 
 PIPELINE = "shop/pipelines/customer_totals.pipeline.json"
 WORDS = "I will add a filter named top_only after the ranked gem, keeping every row."
@@ -205,3 +213,156 @@ def test_fix_a_gem_with_a_problem(studio: Studio, api: MessagesAPIServer) -> Non
     expect(studio.validity).to_have_text("Valid")
     expect(panel.get_by_test_id("prophecy-ai-fix")).to_have_count(0)
     studio.shot("fixed")
+
+
+def user_text(request: Recorded) -> str:
+    """The text of the user turns of a recorded request, as the model reads it."""
+    parts: list[str] = []
+    for message in request.body["messages"]:
+        content = message["content"]
+        blocks = [content] if isinstance(content, str) else content
+        parts.extend(b if isinstance(b, str) else b.get("text", "") for b in blocks)
+    return "\n".join(parts)
+
+
+def saved_pipeline(studio: Studio, holds: str) -> dict[str, Any] | None:
+    """The pipeline file once its text holds ``holds``; a read during the save is "not yet"."""
+    text = (studio.lab.root / PIPELINE).read_text(encoding="utf-8")
+    if holds not in text:
+        return None
+    try:
+        saved: dict[str, Any] = json.loads(text)
+    except ValueError:
+        return None
+    return saved
+
+
+def save(studio: Studio) -> None:
+    studio.editor.locator(".jp-Prophecy-center .react-flow__pane").click(
+        position={"x": 30, "y": 30}
+    )
+    studio.page.keyboard.press("Control+s")
+
+
+DESCRIBED_SUMMARY = "Describe by_customer and its columns."
+DESCRIBED = {
+    "summary": DESCRIBED_SUMMARY,
+    "update_gems": [
+        {
+            "id": "by_customer",
+            "description": "Shipped revenue and orders per customer.",
+            "columns": {
+                "total": "Revenue of the customer's shipped orders, rounded to cents.",
+                "orders": "Number of distinct shipped orders.",
+            },
+        }
+    ],
+}
+
+
+def test_describe_a_gem_accept_and_save(studio: Studio, api: MessagesAPIServer) -> None:
+    studio.open(PIPELINE)
+    studio.gem("by_customer").click()  # selected before the panel narrows the canvas
+    studio.page.get_by_test_id("prophecy-ai").click()
+    panel = studio.page.get_by_test_id("prophecy-ai-panel")
+    describe = panel.get_by_test_id("prophecy-ai-describe")
+    expect(describe).to_have_text("Describe by_customer")
+    api.reply(tool_reply("propose_pipeline", DESCRIBED, text="Here are the descriptions."))
+    describe.click()
+    proposal = panel.get_by_test_id("prophecy-ai-proposal")
+    marked = proposal.locator("[data-testid=prophecy-gem][data-gem-id=by_customer]")
+    expect(marked).to_have_attribute("data-diff", "changed")
+    expect(proposal.get_by_test_id("prophecy-ai-summary")).to_have_text(DESCRIBED_SUMMARY)
+    sent = user_text(api.requests[-1])
+    assert "by_customer" in sent
+    assert 'name="sample_rows"' not in sent  # schema only unless asked
+    studio.shot("describe-proposed")
+
+    proposal.get_by_test_id("prophecy-ai-accept").click()
+    studio.properties.get_by_test_id("prophecy-docs-tab").click()
+    docs = studio.properties.get_by_test_id("prophecy-gem-docs")
+    expect(docs.get_by_test_id("prophecy-gem-description")).to_have_value(
+        "Shipped revenue and orders per customer."
+    )
+    total = docs.locator("tr[data-column=total] input")
+    expect(total).to_have_value("Revenue of the customer's shipped orders, rounded to cents.")
+    expect(docs.locator("tr[data-column=region] input")).to_have_value("")
+    studio.shot("describe-accepted")
+
+    save(studio)
+    saved = eventually(lambda: saved_pipeline(studio, "distinct shipped orders"))
+    gem = next(g for g in saved["gems"] if g["id"] == "by_customer")
+    assert gem["description"] == "Shipped revenue and orders per customer."
+    assert gem["columns"] == {
+        "orders": {"description": "Number of distinct shipped orders."},
+        "total": {"description": "Revenue of the customer's shipped orders, rounded to cents."},
+    }
+
+
+def test_sample_rows_go_only_with_the_request_they_were_ticked_for(
+    studio: Studio, api: MessagesAPIServer
+) -> None:
+    panel = open_ai(studio)
+    rows = panel.get_by_test_id("prophecy-ai-sample-rows")
+    expect(rows).not_to_be_checked()
+    rows.check()
+    api.reply(text_reply("It totals shipped revenue per customer."))
+    panel.get_by_test_id("prophecy-ai-explain").click()
+    expect(panel.locator("[data-outcome=answer]")).to_have_count(1)
+    sent = user_text(api.requests[-1])
+    assert 'name="sample_rows"' in sent
+    assert "Kim Brown" in sent.split('name="sample_rows"')[1]  # a value of the data
+    expect(panel.get_by_test_id("prophecy-ai-rows-sent")).to_have_count(1)
+    expect(rows).not_to_be_checked()  # opted in for that request only
+    studio.shot("sent-with-rows")
+
+    api.reply(text_reply("Again: it totals shipped revenue per customer."))
+    panel.get_by_test_id("prophecy-ai-explain").click()
+    expect(panel.locator("[data-outcome=answer]")).to_have_count(2)
+    assert 'name="sample_rows"' not in user_text(api.requests[-1])
+    expect(panel.get_by_test_id("prophecy-ai-rows-sent")).to_have_count(1)
+    studio.shot("sent-without-rows")
+
+
+def test_suggest_an_expression_in_the_properties_panel(
+    studio: Studio, api: MessagesAPIServer
+) -> None:
+    studio.open(PIPELINE)
+    studio.gem("shipped").click()
+    properties = studio.properties
+    properties.get_by_test_id("prophecy-suggest-open").click()
+    box = properties.get_by_test_id("prophecy-suggest")
+    api.reply(
+        tool_reply(
+            "suggest_expressions",
+            {"candidates": ["status <> 'shipped'", "status = ((", "status IS NULL"]},
+        )
+    )
+    box.get_by_test_id("prophecy-suggest-input").fill("orders not shipped yet")
+    box.get_by_test_id("prophecy-suggest-input").press("Enter")
+    suggestions = box.get_by_test_id("prophecy-suggestion")
+    expect(suggestions).to_have_text(["status <> 'shipped'", "status IS NULL"])  # parsed only
+    request = api.requests[-1]
+    assert request.body["tool_choice"] == {"type": "tool", "name": "suggest_expressions"}
+    sent = user_text(request)
+    assert "orders not shipped yet" in sent and "/condition" in sent
+    assert "status" in sent.split('name="input_columns"')[1]  # the input schema went along
+    studio.shot("suggestions")
+
+    suggestions.first.click()
+    expect(properties.get_by_test_id("prophecy-expression").first).to_contain_text(
+        "status <> 'shipped'"
+    )
+    expect(properties.get_by_test_id("prophecy-suggest")).to_have_count(0)
+    studio.shot("suggestion-picked")
+    save(studio)
+    saved = eventually(lambda: saved_pipeline(studio, "status <> 'shipped'"))
+    shipped = next(g for g in saved["gems"] if g["id"] == "shipped")
+    assert shipped["properties"]["condition"] == "status <> 'shipped'"
+
+
+def test_no_suggest_button_while_ai_is_off(studio: Studio) -> None:
+    studio.open(PIPELINE)
+    studio.gem("shipped").click()
+    expect(studio.properties.get_by_test_id("prophecy-expression").first).to_be_visible()
+    expect(studio.properties.get_by_test_id("prophecy-suggest-open")).to_have_count(0)

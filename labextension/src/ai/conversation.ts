@@ -5,7 +5,7 @@
  */
 import { IAIMessage, IAIProposal } from '../types';
 
-export type AIAsk = 'build' | 'explain' | 'fix';
+export type AIAsk = 'build' | 'explain' | 'describe' | 'fix';
 
 export type TurnOutcome =
   'answer' | 'proposal' | 'accepted' | 'rejected' | 'stopped' | 'failed';
@@ -18,6 +18,8 @@ export interface ITurn {
   outcome?: TurnOutcome;
   /** A proposal's summary, when the answer was one. */
   summary?: string;
+  /** The question was sent with sample rows of the data (the user opted in for it). */
+  sampleRows?: boolean;
 }
 
 export interface IConversation {
@@ -44,13 +46,15 @@ export const EMPTY_CONVERSATION: IConversation = {
 export function ask(
   state: IConversation,
   kind: AIAsk,
-  text: string
+  text: string,
+  sampleRows = false
 ): IConversation {
   const turns = state.proposal
     ? decideTurns(state.turns, 'rejected')
     : state.turns;
+  const turn: ITurn = { role: 'user', kind, text };
   return {
-    turns: [...turns, { role: 'user', kind, text }],
+    turns: [...turns, sampleRows ? { ...turn, sampleRows } : turn],
     streaming: true,
     partial: '',
     proposal: null,

@@ -2,8 +2,10 @@
  * The editor's AI panel: a conversation with the copilot about the open pipeline. Asking
  * for a change streams the model's words, then shows its proposal (summary, problems and a
  * canvas with the proposed gems marked); Accept applies it as one undoable edit of the
- * editor (saved only when the user saves), Reject drops it. Explain covers the selected gem
- * or the whole pipeline; a selected gem with problems can be fixed.
+ * editor (saved only when the user saves), Reject drops it. Explain and Describe cover the
+ * selected gem or the whole pipeline (Describe proposes gem and column descriptions); a
+ * selected gem with problems can be fixed. Only names, types and the graph are sent, unless
+ * the user ticks "Sample rows" for one request.
  */
 import * as React from 'react';
 import { ReactFlowProvider } from '@xyflow/react';
@@ -29,6 +31,7 @@ import {
   proposed,
   stopped
 } from './conversation';
+import { useAIStatus } from './status';
 
 /** Where the proposal's canvas keeps its marks: apart from the pipeline's own. */
 export function proposalLocation(at: IPipelineLocation): IPipelineLocation {
@@ -148,6 +151,14 @@ function Turn(props: { turn: ITurn }): JSX.Element {
       data-outcome={turn.outcome ?? ''}
     >
       <div className="jp-Prophecy-ai-text">{turn.text}</div>
+      {turn.sampleRows && (
+        <div
+          className="jp-Prophecy-ai-rows-sent"
+          data-testid="prophecy-ai-rows-sent"
+        >
+          Sent with sample rows
+        </div>
+      )}
       {turn.outcome && OUTCOME[turn.outcome] && (
         <div className="jp-Prophecy-ai-outcome">{OUTCOME[turn.outcome]}</div>
       )}
@@ -190,27 +201,14 @@ export function AIPanel(props: {
 }): JSX.Element {
   const { model, hidden, onClose, controls: canvas } = props;
   useModel(model);
-  const [status, setStatus] = React.useState<IAIStatus | null>(null);
-  const [statusError, setStatusError] = React.useState<string | null>(null);
   const [conversation, setConversation] =
     React.useState<IConversation>(EMPTY_CONVERSATION);
   const [prompt, setPrompt] = React.useState('');
+  const [sampleRows, setSampleRows] = React.useState(false);
   const request = React.useRef<AbortController | null>(null);
   const at = model.location;
 
-  React.useEffect(() => {
-    if (!at) {
-      return;
-    }
-    let live = true;
-    api.aiStatus(at.project).then(
-      answer => live && setStatus(answer),
-      error => live && setStatusError(messageOf(error))
-    );
-    return () => {
-      live = false;
-    };
-  }, [at?.project]);
+  const { status, error: statusError } = useAIStatus(at?.project);
 
   React.useEffect(() => () => request.current?.abort(), []);
 
@@ -223,13 +221,22 @@ export function AIPanel(props: {
       return;
     }
     const history = historyOf(conversation);
-    setConversation(c => ask(c, kind, shown));
+    // Sample rows are opted into for one request: the box clears once it is sent.
+    const withRows = sampleRows && kind !== 'fix';
+    setSampleRows(false);
+    setConversation(c => ask(c, kind, shown, withRows));
     const controller = new AbortController();
     request.current = controller;
     try {
       const result = await api.aiAsk(
         kind,
-        { ...at, pipeline: model.document, history, ...extra },
+        {
+          ...at,
+          pipeline: model.document,
+          history,
+          sampleRows: withRows,
+          ...extra
+        },
         text => setConversation(c => addText(c, text)),
         controller.signal
       );
@@ -358,6 +365,27 @@ export function AIPanel(props: {
             >
               {selected ? `Explain ${selected}` : 'Explain pipeline'}
             </button>
+            <button
+              className="jp-Prophecy-toolbar-button"
+              data-testid="prophecy-ai-describe"
+              disabled={busy}
+              title={
+                selected
+                  ? `Propose a description of gem ${selected} and of its columns`
+                  : 'Propose descriptions of every gem and of their columns'
+              }
+              onClick={() =>
+                void send(
+                  'describe',
+                  selected
+                    ? `Describe gem ${selected}`
+                    : 'Describe the pipeline',
+                  { gem: selected ?? undefined }
+                )
+              }
+            >
+              {selected ? `Describe ${selected}` : 'Describe pipeline'}
+            </button>
             {selected && problems.length > 0 && (
               <button
                 className="jp-Prophecy-toolbar-button"
@@ -374,6 +402,23 @@ export function AIPanel(props: {
                 Fix with AI
               </button>
             )}
+            <span className="jp-Prophecy-toolbar-spacer" />
+            <label
+              className="jp-Prophecy-ai-rows"
+              title={
+                'Send the first rows of each gem with the next request. Otherwise ' +
+                'only names, types and the graph are sent.'
+              }
+            >
+              <input
+                type="checkbox"
+                data-testid="prophecy-ai-sample-rows"
+                checked={sampleRows}
+                disabled={busy}
+                onChange={event => setSampleRows(event.target.checked)}
+              />
+              Sample rows
+            </label>
           </div>
           <div className="jp-Prophecy-ai-prompt">
             <textarea

@@ -5,6 +5,7 @@
 import * as React from 'react';
 
 import * as api from '../api';
+import { describedColumn } from '../graph/state';
 import { ICompiled } from '../types';
 import { useModel } from './hooks';
 import { EditorModel, messageOf } from './model';
@@ -55,6 +56,7 @@ function DataTab(props: {
       </div>
     );
   }
+  const documented = model.document.gems.find(g => g.id === state.gemId);
   return (
     <div className="jp-Prophecy-preview" data-testid="prophecy-preview">
       <div className="jp-Prophecy-preview-bar">
@@ -94,7 +96,15 @@ function DataTab(props: {
               <tr>
                 <th className="jp-Prophecy-rownum">#</th>
                 {state.result.columns.map(column => (
-                  <th key={column.name} title={column.type}>
+                  <th
+                    key={column.name}
+                    title={[
+                      column.type,
+                      describedColumn(documented, column.name)
+                    ]
+                      .filter(Boolean)
+                      .join('\n')}
+                  >
                     <div>{column.name}</div>
                     <div className="jp-Prophecy-type">{column.type}</div>
                   </th>

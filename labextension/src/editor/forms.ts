@@ -174,3 +174,17 @@ export function withoutFilledDefaults(
   }
   return out;
 }
+
+/** Separates the parts of a form field's id, so that the id spells its place. */
+export const ID_SEPARATOR = '.';
+
+/** The JSON pointer into the gem's properties of the field with this form id. */
+export function fieldPointer(id: string, idPrefix: string): string {
+  const rest = id.startsWith(idPrefix + ID_SEPARATOR)
+    ? id.slice(idPrefix.length + ID_SEPARATOR.length)
+    : id;
+  return rest
+    .split(ID_SEPARATOR)
+    .map(part => '/' + part.replace(/~/g, '~0').replace(/\//g, '~1'))
+    .join('');
+}

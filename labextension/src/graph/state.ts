@@ -23,6 +23,14 @@ export type GraphAction =
   | { type: 'setProperties'; id: string; properties: Record<string, unknown> }
   | { type: 'renameGem'; id: string; newId: string }
   | { type: 'setLabel'; id: string; label: string }
+  | { type: 'setDescription'; id: string; description: string }
+  | { type: 'setPipelineDescription'; description: string }
+  | {
+      type: 'setColumnDescription';
+      id: string;
+      column: string;
+      description: string;
+    }
   | { type: 'paste'; clipboard: IClipboard; offset: IPosition }
   | { type: 'replace'; document: IPipelineDocument }
   | { type: 'batch'; actions: GraphAction[] };
@@ -31,6 +39,23 @@ export type GraphAction =
 export interface IClipboard {
   gems: IGem[];
   connections: IConnection[];
+}
+
+/** The key under which `gem` documents its output column `name`: engines resolve column
+ * names ignoring case, so `Region` documents `region`. */
+export function columnKey(
+  gem: IGem | undefined,
+  name: string
+): string | undefined {
+  return Object.keys(gem?.columns ?? {}).find(
+    key => key.toLowerCase() === name.toLowerCase()
+  );
+}
+
+/** The description `gem` gives its output column `name` ('' when none). */
+export function describedColumn(gem: IGem | undefined, name: string): string {
+  const key = columnKey(gem, name);
+  return key === undefined ? '' : gem!.columns![key].description;
 }
 
 /** An edit that cannot be made (unknown gem, taken id…), with a message for the user. */
@@ -210,6 +235,48 @@ export function reduce(
       const rest = { ...gems[index] };
       delete rest.label;
       gems[index] = action.label ? { ...rest, label: action.label } : rest;
+      return { ...document, gems };
+    }
+    case 'setDescription': {
+      const index = gemIndex(document, action.id);
+      if ((document.gems[index].description ?? '') === action.description) {
+        return document;
+      }
+      const gems = [...document.gems];
+      const rest = { ...gems[index] };
+      delete rest.description;
+      gems[index] = action.description
+        ? { ...rest, description: action.description }
+        : rest;
+      return { ...document, gems };
+    }
+    case 'setPipelineDescription': {
+      if ((document.description ?? '') === action.description) {
+        return document;
+      }
+      const rest = { ...document };
+      delete rest.description;
+      return action.description
+        ? { ...rest, description: action.description }
+        : rest;
+    }
+    case 'setColumnDescription': {
+      const index = gemIndex(document, action.id);
+      const columns = { ...(document.gems[index].columns ?? {}) };
+      const key =
+        columnKey(document.gems[index], action.column) ?? action.column;
+      if ((columns[key]?.description ?? '') === action.description) {
+        return document;
+      }
+      if (action.description) {
+        columns[key] = { ...columns[key], description: action.description };
+      } else {
+        delete columns[key];
+      }
+      const gems = [...document.gems];
+      const rest = { ...gems[index] };
+      delete rest.columns;
+      gems[index] = Object.keys(columns).length ? { ...rest, columns } : rest;
       return { ...document, gems };
     }
     case 'renameGem': {
