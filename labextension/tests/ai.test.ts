@@ -10,6 +10,7 @@ import {
   failed,
   historyOf,
   proposed,
+  proposedDocs,
   stopped
 } from '../src/ai/conversation';
 import { readSse, SseParser } from '../src/ai/sse';
@@ -162,5 +163,34 @@ describe('conversation', () => {
     let state = failed(ask(EMPTY_CONVERSATION, 'build', 'A'), 'boom');
     state = stopped(ask(state, 'build', 'B'));
     assert.deepEqual(historyOf(state), []);
+  });
+});
+
+describe('proposedDocs', () => {
+  it('lists the descriptions a proposal writes or changes, and only those', () => {
+    const before = pipeline([
+      { ...gem('agg', 'Aggregate'), columns: { total: { description: 'Sum' } } },
+      { ...gem('f'), description: 'Keeps big orders' }
+    ]);
+    const after = {
+      ...pipeline([
+        {
+          ...gem('agg', 'Aggregate'),
+          description: 'Totals per customer',
+          columns: {
+            total: { description: 'Sum' },
+            orders: { description: 'Distinct orders' }
+          }
+        },
+        { ...gem('f'), description: 'Keeps big orders' }
+      ]),
+      description: 'Customer totals'
+    };
+    assert.deepEqual(proposedDocs(before, after), [
+      { where: 'Pipeline', text: 'Customer totals' },
+      { where: 'agg', text: 'Totals per customer' },
+      { where: 'agg.orders', text: 'Distinct orders' }
+    ]);
+    assert.deepEqual(proposedDocs(before, before), []);
   });
 });

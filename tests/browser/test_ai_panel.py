@@ -273,6 +273,13 @@ def test_describe_a_gem_accept_and_save(studio: Studio, api: MessagesAPIServer) 
     marked = proposal.locator("[data-testid=prophecy-gem][data-gem-id=by_customer]")
     expect(marked).to_have_attribute("data-diff", "changed")
     expect(proposal.get_by_test_id("prophecy-ai-summary")).to_have_text(DESCRIBED_SUMMARY)
+    # The proposed texts are there to read before accepting.
+    expect(proposal.locator("[data-testid=prophecy-ai-proposed-docs] dt")).to_have_text(
+        ["by_customer", "by_customer.total", "by_customer.orders"]
+    )
+    expect(proposal.get_by_test_id("prophecy-ai-proposed-docs")).to_contain_text(
+        "Number of distinct shipped orders."
+    )
     sent = user_text(api.requests[-1])
     assert "by_customer" in sent
     assert 'name="sample_rows"' not in sent  # schema only unless asked

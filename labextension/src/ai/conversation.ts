@@ -3,7 +3,8 @@
  * (its streamed words, an explanation, or a proposal and what became of it). Every function
  * returns a new state; `historyOf` is what the next request sends as the conversation so far.
  */
-import { IAIMessage, IAIProposal } from '../types';
+import { describedColumn } from '../graph/state';
+import { IAIMessage, IAIProposal, IPipelineDocument } from '../types';
 
 export type AIAsk = 'build' | 'explain' | 'describe' | 'fix';
 
@@ -205,4 +206,32 @@ export function historyOf(state: IConversation): IAIMessage[] {
     }
   }
   return messages;
+}
+
+export interface IProposedDoc {
+  where: string;
+  text: string;
+}
+
+/** The descriptions a proposal writes or changes, so that they are read before Accept. */
+export function proposedDocs(
+  before: IPipelineDocument,
+  after: IPipelineDocument
+): IProposedDoc[] {
+  const docs: IProposedDoc[] = [];
+  if (after.description && after.description !== (before.description ?? '')) {
+    docs.push({ where: 'Pipeline', text: after.description });
+  }
+  for (const gem of after.gems) {
+    const old = before.gems.find(g => g.id === gem.id);
+    if (gem.description && gem.description !== (old?.description ?? '')) {
+      docs.push({ where: gem.id, text: gem.description });
+    }
+    for (const [column, doc] of Object.entries(gem.columns ?? {})) {
+      if (doc.description !== describedColumn(old, column)) {
+        docs.push({ where: `${gem.id}.${column}`, text: doc.description });
+      }
+    }
+  }
+  return docs;
 }

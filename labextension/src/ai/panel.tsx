@@ -29,6 +29,7 @@ import {
   IConversation,
   ITurn,
   proposed,
+  proposedDocs,
   stopped
 } from './conversation';
 import { useAIStatus } from './status';
@@ -91,6 +92,10 @@ function Proposal(props: {
 }): JSX.Element {
   const { model, proposal, onDecide } = props;
   const errors = proposal.issues.filter(i => i.severity !== 'warning');
+  const docs = React.useMemo(
+    () => proposedDocs(model.document, proposal.document),
+    [proposal]
+  );
   return (
     <div className="jp-Prophecy-ai-proposal" data-testid="prophecy-ai-proposal">
       <div className="jp-Prophecy-ai-summary" data-testid="prophecy-ai-summary">
@@ -108,6 +113,19 @@ function Proposal(props: {
             </li>
           ))}
         </ul>
+      )}
+      {docs.length > 0 && (
+        <dl
+          className="jp-Prophecy-ai-docs"
+          data-testid="prophecy-ai-proposed-docs"
+        >
+          {docs.map(doc => (
+            <React.Fragment key={doc.where}>
+              <dt className="jp-Prophecy-field">{doc.where}</dt>
+              <dd>{doc.text}</dd>
+            </React.Fragment>
+          ))}
+        </dl>
       )}
       <ProposalCanvas model={model} proposal={proposal} />
       <div className="jp-Prophecy-ai-actions">
