@@ -158,7 +158,11 @@ def run_compiled(
                     built = compiled.gems[gem_id]
                     assert built.kind is not None
                     run.rows = built.kind.write(
-                        built.props, engine, statement(gem_id), compiled.connections
+                        built.props,
+                        engine,
+                        statement(gem_id),
+                        compiled.connections,
+                        compiled.target_docs(gem_id),
                     )
                 else:
                     run.rows = engine.materialize(stored[gem_id], statement(gem_id))

@@ -44,6 +44,7 @@ from prophecy_jupyter.model.pipeline import (
 
 if TYPE_CHECKING:
     from prophecy_jupyter.connections import ConnectionResolver
+    from prophecy_jupyter.engines.base import TableDocs
 
 
 @dataclass
@@ -216,6 +217,29 @@ class CompiledPipeline:
 
     def target_properties(self, gem_id: str) -> Any:
         return self.gems[gem_id].props
+
+    def target_docs(self, gem_id: str) -> TableDocs:
+        """The documentation the table a Target writes gets in the warehouse: the Target's
+        own description, else its input's; for each written column, the Target's own
+        description of it, else its input's (a Target writes its input unchanged), matched
+        ignoring case and keyed as the column is written. Nothing further upstream."""
+        from prophecy_jupyter.engines.base import TableDocs
+
+        built = self.gems[gem_id]
+        documented = [built.gem] + [self.gems[i].gem for i in built.inputs[:1]]
+        comment = next((g.description for g in documented if g.description), None)
+        columns: dict[str, str] = {}
+        if built.output is not None:
+            for column in built.output.columns:
+                for gem in documented:
+                    doc = next(
+                        (d for n, d in gem.columns.items() if n.lower() == column.name.lower()),
+                        None,
+                    )
+                    if doc is not None and doc.description:
+                        columns[column.name] = doc.description
+                        break
+        return TableDocs(comment, columns)
 
     def lineage(self, gem_id: str) -> dict[str, list[list[str]]]:
         output = self._built(gem_id).output

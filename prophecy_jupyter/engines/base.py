@@ -50,6 +50,45 @@ class WriteSpec:
     path: str | None = None
     keys: list[str] = field(default_factory=list)
     header: bool = True
+    table_comment: str | None = None
+    """The written table's comment (``format="table"``): the documentation of the pipeline
+    persisted in the warehouse, where catalogs and SQL clients show it. Set on every write,
+    inside the write's transaction where the engine has one; ``None`` leaves the table's
+    comment as it is."""
+    column_comments: dict[str, str] = field(default_factory=dict)
+    """Comments of the written table's columns, keyed by column name as the query spells it;
+    columns not listed keep whatever comment they have."""
+
+
+@dataclass
+class TableDocs:
+    """The documentation a Target's table carries into the warehouse: see `WriteSpec`."""
+
+    comment: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+
+
+def comment_statements(table: exp.Table, spec: WriteSpec) -> list[exp.Comment]:
+    """``COMMENT ON TABLE`` and ``COMMENT ON COLUMN`` statements giving ``table`` the
+    comments ``spec`` asks for (none for a spec without any)."""
+    statements = []
+    if spec.table_comment is not None:
+        statements.append(
+            exp.Comment(
+                this=table.copy(), kind="TABLE", expression=exp.Literal.string(spec.table_comment)
+            )
+        )
+    for name, text in spec.column_comments.items():
+        column = exp.Column(
+            this=exp.to_identifier(name, quoted=True),
+            table=table.this.copy(),
+            db=table.args["db"].copy() if table.args.get("db") else None,
+            catalog=table.args["catalog"].copy() if table.args.get("catalog") else None,
+        )
+        statements.append(
+            exp.Comment(this=column, kind="COLUMN", expression=exp.Literal.string(text))
+        )
+    return statements
 
 
 class Engine(Protocol):

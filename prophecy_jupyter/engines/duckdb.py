@@ -3,7 +3,8 @@
 Statements are built as sqlglot ASTs and rendered in DuckDB's dialect; names and paths from
 the pipeline enter them as identifiers and literals, never as pasted text. Every write is
 staged and swapped inside one transaction (tables) or written beside and renamed (files), so
-a run killed at any instant leaves each target as it was before or as it is after.
+a run killed at any instant leaves each target as it was before or as it is after. A table's
+comments (the pipeline's documentation, see `WriteSpec`) are set in the same transaction.
 
 A database file admits one process at a time, and the Studio server, notebook kernels and
 the CLI all work on the same project warehouse; so an engine holds the file only while it
@@ -27,7 +28,12 @@ import duckdb
 from sqlglot import exp
 
 from prophecy_jupyter.compiler.expressions import function_name
-from prophecy_jupyter.engines.base import FrameKind, PreviewResult, WriteSpec
+from prophecy_jupyter.engines.base import (
+    FrameKind,
+    PreviewResult,
+    WriteSpec,
+    comment_statements,
+)
 from prophecy_jupyter.errors import Conflict, EngineError
 from prophecy_jupyter.gems.sources import file_reader, table_expression
 
@@ -339,7 +345,7 @@ class DuckDBEngine:
         with self._working():
             if spec.format == "table":
                 assert spec.table is not None
-                return self._in_transaction(lambda: self._write_table(query, spec.table, spec))
+                return self._in_transaction(lambda: self._write_documented(query, spec))
             try:
                 return self._in_transaction(lambda: self._write_file(query, spec))
             except OSError as exc:  # the folder cannot be made, the rename is refused, …
@@ -357,6 +363,15 @@ class DuckDBEngine:
                 raise
             self._execute("COMMIT")
             return result
+
+    def _write_documented(self, query: exp.Query, spec: WriteSpec) -> int:
+        """Write the table, then comment it (in the same transaction, so a failed write
+        changes neither its rows nor its comments)."""
+        assert spec.table is not None
+        rows = self._write_table(query, spec.table, spec)
+        for statement in comment_statements(table_expression(spec.table), spec):
+            self._execute(statement)
+        return rows
 
     def _write_table(self, query: exp.Query, name: str, spec: WriteSpec) -> int:
         target = table_expression(name)

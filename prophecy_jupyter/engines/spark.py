@@ -18,6 +18,10 @@ the base and sends the same statements its own way.
   inserts the staged rows (a failing query never reaches the target); ``merge`` builds the
   merged table (old rows whose keys are not in the new data, then the new rows) and swaps it
   in, refusing new data whose keys repeat.
+- A table's comments (the pipeline's documentation, see `WriteSpec`) are set on the new table
+  before it is swapped in (overwrite, merge: so a swapped-in table replaces the old one's
+  comments), or on the target after the rows are inserted (append: Spark has no
+  transactions, so a failure between the two leaves the new rows with the old comments).
 - A file Target is a **directory** on Spark, as Spark writes files: ``output/orders.csv/``
   holds ``part-*.csv`` files (one per partition of the result, each with the header line)
   and a ``_SUCCESS`` marker. It is written to a hidden sibling directory
@@ -493,7 +497,7 @@ class SparkSQLEngine:
         exists = self.table_exists(name)
         if spec.mode == "error_if_exists" and exists:
             raise Conflict(f"table {name} already exists (mode error_if_exists)")
-        stage, _ = _sibling(name, "stage")
+        stage, stage_name = _sibling(name, "stage")
         merged: str | None = None
         try:
             self._create_table(stage, sql)
@@ -506,12 +510,15 @@ class SparkSQLEngine:
                 names = [n for n, _ in self._columns_of(stage)]
                 listed = ", ".join(_ident(n) for n in names)
                 self._execute(f"INSERT INTO {target} ({listed}) SELECT {listed} FROM {stage}")
+                self._comment(name, table_expression(name).name, spec)
             elif exists and spec.mode == "merge":
-                merged, _ = _sibling(name, "merge")
+                merged, merged_name = _sibling(name, "merge")
                 self._create_table(merged, self._merge_sql(target, stage, spec.keys, name))
+                self._comment(name, merged_name, spec)
                 self._swap(merged, name, exists=True)
                 merged = None
             else:
+                self._comment(name, stage_name, spec)
                 self._swap(stage, name, exists=exists)
                 stage = ""
         finally:
@@ -520,6 +527,29 @@ class SparkSQLEngine:
             if merged:
                 self._drop_quietly(merged)
         return rows
+
+    def _comment(self, name: str, bare: str, spec: WriteSpec) -> None:
+        """Give the table ``bare`` (in the schema of ``name``) the comments ``spec`` asks for:
+        ``COMMENT ON TABLE`` and, as Spark has no ``COMMENT ON COLUMN``, ``ALTER TABLE …
+        ALTER COLUMN … COMMENT`` for each described column."""
+        table = table_expression(name)
+        table.set("this", exp.to_identifier(bare, quoted=True))
+        statements: list[exp.Expr] = []
+        if spec.table_comment is not None:
+            statements.append(
+                exp.Comment(
+                    this=table.copy(),
+                    kind="TABLE",
+                    expression=exp.Literal.string(spec.table_comment),
+                )
+            )
+        for column, text in spec.column_comments.items():
+            change = exp.AlterColumn(
+                this=exp.to_identifier(column, quoted=True), comment=exp.Literal.string(text)
+            )
+            statements.append(exp.Alter(this=table.copy(), kind="TABLE", actions=[change]))
+        for statement in statements:
+            self._execute(render(statement, "spark"))
 
     def _merge_sql(self, target: str, stage: str, keys: list[str], name: str) -> str:
         """The rows of ``target`` whose keys are not in ``stage``, then those of ``stage``,

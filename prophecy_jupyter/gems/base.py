@@ -30,7 +30,7 @@ from prophecy_jupyter.model.pipeline import Gem, pointer
 
 if TYPE_CHECKING:
     from prophecy_jupyter.connections import ResolvedConnection
-    from prophecy_jupyter.engines.base import Engine
+    from prophecy_jupyter.engines.base import Engine, TableDocs
 
 
 class Properties(BaseModel):
@@ -386,10 +386,13 @@ class GemKind:
         engine: Engine,
         query: exp.Query,
         connections: Callable[[str], ResolvedConnection] | None,
+        docs: TableDocs | None = None,
     ) -> int:
         """Deliver the rows of ``query`` (gems without an output, the Targets); returns how
         many. A warehouse Target writes through the engine; an egress gem fetches the rows
-        and hands them to its connector (a database, a mail server, a remote file)."""
+        and hands them to its connector (a database, a mail server, a remote file).
+        ``docs`` is the documentation a written table gets as comments (`target_docs`);
+        gems that write no warehouse table ignore it."""
         raise NotImplementedError(f"{self.kind} gems do not write")
 
     def subset_inputs(self, props: Any, inputs: int) -> frozenset[int]:

@@ -38,7 +38,7 @@ from prophecy_jupyter.gems.sources import writable_input
 
 if TYPE_CHECKING:
     from prophecy_jupyter.connections import ConnectionResolver, ResolvedConnection
-    from prophecy_jupyter.engines.base import Engine
+    from prophecy_jupyter.engines.base import Engine, TableDocs
 
 DB_TABLE_NAME = r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$"
 
@@ -202,6 +202,7 @@ class DatabaseTarget(GemKind):
         engine: Engine,
         query: exp.Query,
         connections: ConnectionResolver | None,
+        docs: TableDocs | None = None,
     ) -> int:
         if connections is None:
             raise DatabaseConnectorError("writing to a database needs the project's connections")

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from sqlglot import exp
 
     from prophecy_jupyter.connections import ConnectionResolver, ResolvedConnection
-    from prophecy_jupyter.engines.base import Engine
+    from prophecy_jupyter.engines.base import Engine, TableDocs
 
 ADDRESS = r"^[^@\s,;<>\"']+@[^@\s,;<>\"']+$"
 DEFAULT_TIMEOUT = 30.0
@@ -102,6 +102,7 @@ class EmailTarget(GemKind):
         engine: Engine,
         query: exp.Query,
         connections: ConnectionResolver | None,
+        docs: TableDocs | None = None,
     ) -> int:
         if connections is None:
             raise EngineError(f"connection '{props.connection}' needs a project")

@@ -29,7 +29,7 @@ from prophecy_jupyter.gems.base import (
 if TYPE_CHECKING:
     from prophecy_jupyter.connections import ConnectionResolver
     from prophecy_jupyter.connectors.files import FileOptions, FileStore
-    from prophecy_jupyter.engines.base import Engine, WriteSpec
+    from prophecy_jupyter.engines.base import Engine, TableDocs, WriteSpec
 
 TABLE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$"
 CONNECTION_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
@@ -399,9 +399,10 @@ class Target(GemKind):
         engine: Engine,
         query: exp.Query,
         connections: ConnectionResolver | None,
+        docs: TableDocs | None = None,
     ) -> int:
         if not through_connector(props):
-            return engine.write(query, write_spec(props))
+            return engine.write(query, write_spec(props, docs))
         from prophecy_jupyter.connectors.files import local_store, open_store, write_table
 
         assert props.path is not None
@@ -498,12 +499,13 @@ def gem_store(ctx: GemContext, connection: str | None, path: str) -> FileStore |
         return None
 
 
-def write_spec(props: TargetProps) -> WriteSpec:
+def write_spec(props: TargetProps, docs: TableDocs | None = None) -> WriteSpec:
+    """How the engine writes a Target's rows; a table gets ``docs`` as its comments."""
     # The engines package imports this module (DuckDB reads Sources' tables): import late.
     from prophecy_jupyter.engines.base import WriteSpec
 
     assert props.format in ENGINE_FORMATS | {"table"}, "connector formats write in Target.write"
-    return WriteSpec(
+    spec = WriteSpec(
         format=props.format,  # type: ignore[arg-type]
         mode=props.mode,
         table=props.table,
@@ -511,6 +513,10 @@ def write_spec(props: TargetProps) -> WriteSpec:
         keys=list(props.keys),
         header=props.header,
     )
+    if props.format == "table" and docs is not None:
+        spec.table_comment = docs.comment
+        spec.column_comments = dict(docs.columns)
+    return spec
 
 
 def written_relation(props: TargetProps) -> exp.Query:

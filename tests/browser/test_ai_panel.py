@@ -14,7 +14,7 @@ from playwright.sync_api import Locator, expect
 
 from prophecy_jupyter.ai.settings import save_settings
 from prophecy_jupyter.fabrics import SecretStore
-from tests.browser.conftest import Lab, Studio, eventually
+from tests.browser.conftest import Lab, Studio, center, eventually
 from tests.messages_api_server import (
     API_KEY,
     MessagesAPIServer,
@@ -373,3 +373,46 @@ def test_no_suggest_button_while_ai_is_off(studio: Studio) -> None:
     studio.gem("shipped").click()
     expect(studio.properties.get_by_test_id("prophecy-expression").first).to_be_visible()
     expect(studio.properties.get_by_test_id("prophecy-suggest-open")).to_have_count(0)
+
+
+def test_side_panels_resize_and_keep_their_width(studio: Studio) -> None:
+    page = studio.page
+    studio.open(PIPELINE)
+    page.get_by_test_id("prophecy-ai").click()
+    panel = page.get_by_test_id("prophecy-ai-panel")
+    properties = page.locator(".jp-Prophecy-properties")
+    canvas = studio.editor.locator(".jp-Prophecy-center")
+
+    def width(locator: Locator) -> float:
+        box = locator.bounding_box()
+        assert box is not None
+        return box["width"]
+
+    assert round(width(panel)) == 380 and round(width(properties)) == 320
+    canvas_before = width(canvas)
+    # Narrow the properties panel by dragging its edge right, as a hand does.
+    handle = page.get_by_test_id("prophecy-properties-resize")
+    x, y = center(handle)
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 60, y, steps=6)
+    page.mouse.move(x + 100, y, steps=6)
+    page.mouse.up()
+    expect(handle).to_have_attribute("aria-valuenow", "220")
+    assert round(width(properties)) == 220
+    # Widen the AI panel from the keyboard.
+    ai_handle = page.get_by_test_id("prophecy-ai-resize")
+    ai_handle.focus()
+    for _ in range(3):
+        page.keyboard.press("ArrowLeft")
+    expect(ai_handle).to_have_attribute("aria-valuenow", str(380 + 3 * 16))
+    assert width(canvas) > canvas_before + 100 - 3 * 16 - 1
+    studio.shot("resized")
+
+    # The widths hold for the next editor opened in this browser.
+    studio.open(PIPELINE)
+    page.get_by_test_id("prophecy-ai").click()
+    expect(page.get_by_test_id("prophecy-properties-resize")).to_have_attribute(
+        "aria-valuenow", "220"
+    )
+    assert round(width(page.get_by_test_id("prophecy-ai-panel"))) == 380 + 3 * 16

@@ -107,3 +107,21 @@ def test_a_description_of_a_column_that_is_gone(studio: Studio) -> None:
     expect(stale).to_have_count(0)
     expect(properties.get_by_test_id("prophecy-gem-issues")).to_have_count(0)
     studio.shot("stale-removed")
+
+
+def test_a_target_shows_the_descriptions_its_table_takes_from_its_input(studio: Studio) -> None:
+    path = studio.lab.root / PIPELINE
+    document = json.loads(path.read_text(encoding="utf-8"))
+    for gem in document["gems"]:
+        if gem["id"] == "ranked":
+            gem["columns"] = {"total": {"description": "Shipped revenue, rounded to cents"}}
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    studio.open(PIPELINE)
+    studio.gem("customer_totals").click()
+    studio.properties.get_by_test_id("prophecy-docs-tab").click()
+    docs = studio.properties.get_by_test_id("prophecy-gem-docs")
+    total = docs.locator("tr[data-column=total] input")
+    expect(total).to_have_attribute("placeholder", "From ranked: Shipped revenue, rounded to cents")
+    expect(total).to_have_value("")
+    assert docs.locator("tr[data-column=region] input").get_attribute("placeholder") is None
+    studio.shot("target-inherits")

@@ -216,6 +216,8 @@ export function AIPanel(props: {
   onClose: () => void;
   /** The editor's canvas, fitted to show an accepted change whole. */
   controls?: ICanvasControls;
+  /** The panel's width in pixels, as the user set it. */
+  width?: number;
 }): JSX.Element {
   const { model, hidden, onClose, controls: canvas } = props;
   useModel(model);
@@ -291,7 +293,7 @@ export function AIPanel(props: {
     <div
       className="jp-Prophecy-ai"
       data-testid="prophecy-ai-panel"
-      style={hidden ? { display: 'none' } : undefined}
+      style={hidden ? { display: 'none' } : { width: props.width }}
     >
       <div className="jp-Prophecy-ai-header">
         <strong>AI</strong>

@@ -11,6 +11,7 @@ import { useModel } from './hooks';
 import { EditorModel } from './model';
 import { Palette } from './palette';
 import { PropertiesPanel } from './properties';
+import { ResizeHandle, usePanelWidth } from './resize';
 
 export interface IEditorActions {
   /** Write the document to its file (a run reads the saved file). */
@@ -160,6 +161,11 @@ export function PipelineEditor(props: {
   const document = model.document;
   // Null until first opened; then kept mounted (hidden when closed) with its conversation.
   const [aiOpen, setAiOpen] = React.useState<boolean | null>(null);
+  const [propertiesWidth, setPropertiesWidth] = usePanelWidth(
+    'properties',
+    320
+  );
+  const [aiWidth, setAiWidth] = usePanelWidth('ai', 380);
 
   const preview = React.useCallback(() => {
     const id = model.selection.length === 1 ? model.selection[0] : null;
@@ -244,13 +250,28 @@ export function PipelineEditor(props: {
           </ReactFlowProvider>
           <BottomPanel model={model} onPreview={preview} />
         </div>
-        <PropertiesPanel model={model} />
+        <ResizeHandle
+          label="Properties panel width"
+          width={propertiesWidth}
+          onResize={setPropertiesWidth}
+          testId="prophecy-properties-resize"
+        />
+        <PropertiesPanel model={model} width={propertiesWidth} />
+        {aiOpen && (
+          <ResizeHandle
+            label="AI panel width"
+            width={aiWidth}
+            onResize={setAiWidth}
+            testId="prophecy-ai-resize"
+          />
+        )}
         {aiOpen !== null && (
           <AIPanel
             model={model}
             hidden={!aiOpen}
             onClose={() => setAiOpen(false)}
             controls={controls}
+            width={aiWidth}
           />
         )}
       </div>

@@ -280,6 +280,13 @@ function Documentation(props: { model: EditorModel; gem: IGem }): JSX.Element {
   const described = gem.columns ?? {};
   const outputKeys = new Set(outputs.map(c => columnKey(gem, c.name)));
   const stale = Object.keys(described).filter(name => !outputKeys.has(name));
+  // A Target writes its input unchanged, and the table takes the input gem's column
+  // descriptions where the Target has none of its own: shown as placeholders.
+  const feeder =
+    gem.kind === 'Target'
+      ? model.document.connections.find(c => c.to === gem.id)?.from
+      : undefined;
+  const fed = model.document.gems.find(g => g.id === feeder);
   const setColumn = (column: string, description: string): void => {
     model.dispatch(
       { type: 'setColumnDescription', id: gem.id, column, description },
@@ -329,6 +336,11 @@ function Documentation(props: { model: EditorModel; gem: IGem }): JSX.Element {
                     aria-label={`Description of ${column.name}`}
                     data-testid="prophecy-column-description"
                     value={describedColumn(gem, column.name)}
+                    placeholder={
+                      fed && describedColumn(fed, column.name)
+                        ? `From ${fed.id}: ${describedColumn(fed, column.name)}`
+                        : undefined
+                    }
                     onChange={event =>
                       setColumn(column.name, event.target.value)
                     }
@@ -379,7 +391,11 @@ const TABS: [Tab, string, string][] = [
   ]
 ];
 
-export function PropertiesPanel(props: { model: EditorModel }): JSX.Element {
+export function PropertiesPanel(props: {
+  model: EditorModel;
+  /** The panel's width in pixels, as the user set it. */
+  width?: number;
+}): JSX.Element {
   const { model } = props;
   useModel(model);
   const at = model.location;
@@ -404,7 +420,7 @@ export function PropertiesPanel(props: { model: EditorModel }): JSX.Element {
   );
   if (!gem) {
     return (
-      <div className="jp-Prophecy-properties">
+      <div className="jp-Prophecy-properties" style={{ width: props.width }}>
         <div className="jp-Prophecy-empty">
           {model.selection.length > 1
             ? `${model.selection.length} gems selected.`
@@ -451,7 +467,11 @@ export function PropertiesPanel(props: { model: EditorModel }): JSX.Element {
           api.aiSuggest(at, model.document, gemId, field, ask, signal)
       : undefined;
   return (
-    <div className="jp-Prophecy-properties" data-testid="prophecy-properties">
+    <div
+      className="jp-Prophecy-properties"
+      data-testid="prophecy-properties"
+      style={{ width: props.width }}
+    >
       <GemHeader key={`header:${gem.id}`} model={model} gem={gem} kind={kind} />
       {general.length > 0 && (
         <ul className="jp-Prophecy-issues" data-testid="prophecy-gem-issues">

@@ -3,7 +3,9 @@
 Their connectors are optional packages, imported (as untyped modules) when a fabric is
 opened. None of them has transactional DDL, so a table is replaced by one
 ``CREATE OR REPLACE TABLE … AS``, appended to by one INSERT and merged into by one MERGE;
-files and data frames are loaded with INSERT statements of literal rows.
+files and data frames are loaded with INSERT statements of literal rows. Tables are written
+without the pipeline's documentation as comments (`Driver.comments` is off): their writes
+have no transaction to set them in.
 """
 
 from __future__ import annotations

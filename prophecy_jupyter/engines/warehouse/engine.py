@@ -31,7 +31,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from prophecy_jupyter.compiler.dialects import render
-from prophecy_jupyter.engines.base import FrameKind, PreviewResult, WriteSpec
+from prophecy_jupyter.engines.base import FrameKind, PreviewResult, WriteSpec, comment_statements
 from prophecy_jupyter.engines.duckdb import DuckDBEngine
 from prophecy_jupyter.engines.files import FileSource, file_sources, replace_file_sources
 from prophecy_jupyter.engines.warehouse.local import (
@@ -143,6 +143,10 @@ class Driver(ABC):
     tables of the default schema that it drops when it closes."""
     arrays: ClassVar[bool] = False
     """Whether lists of scalars load as arrays (else as JSON text)."""
+    comments: ClassVar[bool] = False
+    """Whether a written table gets the pipeline's documentation as comments (``COMMENT ON
+    TABLE``/``COLUMN``, in the write's transaction: needs `transactional_ddl`). Snowflake,
+    Databricks and BigQuery do not have it yet: their tables are written without comments."""
 
     def __init__(self, fabric: str, secrets: Mapping[str, str], timeout: float) -> None:
         self.fabric = fabric
@@ -656,6 +660,10 @@ class WarehouseEngine:
         A table is built beside its target and swapped in: inside one transaction where
         the warehouse's DDL is transactional, else by one statement that replaces, appends
         or merges at once. A file is written here (see `_write_file`).
+
+        The table's comments (``spec.table_comment``, ``spec.column_comments``) are set in
+        the same transaction, with ``COMMENT ON``, where the driver has `Driver.comments`;
+        elsewhere they are not written.
         """
         if spec.format != "table":
             return self._write_file(query, spec)
@@ -665,7 +673,11 @@ class WarehouseEngine:
             target = self.driver.qualified(link.connection, table_expression(spec.table))
             if self.driver.transactional_ddl:
                 with self._transaction(link):
-                    return self._swap(link, resolved, target, spec)
+                    rows = self._swap(link, resolved, target, spec)
+                    if self.driver.comments:
+                        for statement in comment_statements(target, spec):
+                            self._run(link, statement)
+                    return rows
             return self._replace(link, resolved, target, spec)
 
     @contextlib.contextmanager

@@ -38,11 +38,13 @@ TYPE_NAMES = {
 
 class PostgresDriver(Driver):
     """A PostgreSQL database: the connection runs in autocommit mode, and a write is one
-    explicit transaction, DDL included, so a table is swapped in atomically."""
+    explicit transaction, DDL included, so a table is swapped in atomically together with
+    its comments (``COMMENT ON``)."""
 
     kind = "postgres"
     dialect = "postgres"
     transactional_ddl = True
+    comments = True
     arrays = True
 
     def __init__(
