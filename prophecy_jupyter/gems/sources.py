@@ -255,7 +255,9 @@ class Source(GemKind):
             values = exp.values(
                 [tuple(seed_literal(v) for v in row) for row in props.rows],
                 alias="seed",
-                columns=names,
+                # Quoted, as the projections refer to them: an engine that folds unquoted
+                # names (PostgreSQL) would otherwise lose a mixed-case column.
+                columns=[quoted(n) for n in names],
             )
             projections: list[exp.Expr] = [
                 exp.cast(exp.column(quoted(n), table="seed"), t).as_(quoted(n))
