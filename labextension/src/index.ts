@@ -31,6 +31,7 @@ import {
 } from './editor/widget';
 import { pipelineFile } from './graph/location';
 import { GEM_ID } from './graph/state';
+import { RunNotebooksDrive } from './observe/drive';
 import { StudioSidebar } from './sidebar';
 import { PLUGIN_ID, StudioSettings } from './settings';
 import pipelineSvg from '../style/icons/pipeline.svg';
@@ -227,8 +228,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
       app.commands.addKeyBinding({ command, keys, selector: CANVAS });
     }
 
+    app.serviceManager.contents.addDrive(new RunNotebooksDrive());
     const sidebar = new StudioSidebar({
       openPipeline: path => void docManager.openOrReveal(path, FACTORY),
+      openDocument: path => void docManager.openOrReveal(path),
       pipelineMoved: (from, to) => {
         // The file moved on the server: an editor still showing it follows, or closes.
         const widget = docManager.findWidget(from, FACTORY);

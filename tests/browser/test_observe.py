@@ -214,6 +214,19 @@ def test_run_history_filter_a_failed_run_run_it_again_cancel_and_get_a_notebook(
     assert outputs, "the output notebook has no outputs"
     studio.shot("notebook-run")
 
+    # Opened in JupyterLab's own notebook viewer, outputs and all, and read-only.
+    detail.get_by_test_id("prophecy-observe-open-notebook").click()
+    tab = studio.page.locator(".lm-TabBar-tab", has_text=f"explore-run-{notebook['id']}.ipynb")
+    expect(tab).to_be_visible()
+    viewer = studio.page.locator(".jp-NotebookPanel:visible")
+    expect(viewer.locator(".jp-OutputArea-output").first).to_be_visible()
+    assert (
+        viewer.locator(".jp-OutputArea-output").count()
+        >= len([o for o in outputs if o.get("output_type") != "display_data" or o.get("data")])
+        > 0
+    )
+    studio.shot("notebook-opened")
+
 
 def test_a_schedule_shows_its_next_fire_turns_off_and_on_runs_now_and_is_deployed(
     shop: Studio,

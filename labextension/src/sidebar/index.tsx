@@ -23,6 +23,8 @@ export interface ISidebarOptions {
   openPipeline: (path: string) => void;
   /** A pipeline file was renamed (`to` is its new path) or deleted (`to` is null). */
   pipelineMoved?: (from: string, to: string | null) => void;
+  /** Open a document (a run's executed notebook) in JupyterLab's own viewer. */
+  openDocument?: (path: string) => void;
   settings: StudioSettings;
 }
 
@@ -32,6 +34,7 @@ type Message = Parameters<Widget['processMessage']>[0];
 interface IStudioPanelProps {
   openPipeline: (path: string) => void;
   pipelineMoved?: (from: string, to: string | null) => void;
+  openDocument?: (path: string) => void;
   settings: IStudioSettings;
   /** The panel is on screen: runs are polled only then. */
   visible: boolean;
@@ -131,6 +134,7 @@ function StudioPanel(props: IStudioPanelProps): React.ReactElement {
             project={current.path}
             visible={props.visible}
             generation={generation}
+            openDocument={props.openDocument}
           />
         ) : null}
         {current && view === 'git' ? (
@@ -208,6 +212,7 @@ export class StudioSidebar extends ReactWidget {
       <StudioPanel
         openPipeline={this._options.openPipeline}
         pipelineMoved={this._options.pipelineMoved}
+        openDocument={this._options.openDocument}
         settings={this._options.settings.values}
         visible={this.isVisible}
         shown={this._shown}

@@ -20,6 +20,8 @@ export interface IObservePanelProps {
   /** The panel is on screen: nothing is polled otherwise. */
   visible: boolean;
   generation: string;
+  /** Open a run's executed notebook in JupyterLab. */
+  openDocument?: (path: string) => void;
 }
 
 export function ObservePanel(props: IObservePanelProps): React.ReactElement {
@@ -48,6 +50,7 @@ export function ObservePanel(props: IObservePanelProps): React.ReactElement {
         openRun={openRun}
         onOpenRun={setOpenRun}
         onChanged={changed}
+        openDocument={props.openDocument}
       />
       <SchedulesSection
         list={schedules}

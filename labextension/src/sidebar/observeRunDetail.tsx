@@ -8,6 +8,7 @@ import * as React from 'react';
 import {
   caretLeftIcon,
   downloadIcon,
+  notebookIcon,
   runIcon,
   stopIcon
 } from '@jupyterlab/ui-components';
@@ -21,6 +22,7 @@ import {
   runSeconds,
   triggerLabel
 } from '../observe/format';
+import { runNotebookPath } from '../observe/drive';
 import { isActive, rerunRequest } from '../observe/history';
 import { IAutomateRun, IGemRun, ILogLine } from '../types';
 import { IconButton, Note, errorMessage } from './common';
@@ -238,6 +240,7 @@ function RunActions(props: {
   run: IAutomateRun;
   onCancelled: (run: IAutomateRun) => void;
   onStarted: (run: IAutomateRun) => void;
+  openDocument?: (path: string) => void;
 }): React.ReactElement {
   const { run } = props;
   const [busy, setBusy] = React.useState(false);
@@ -277,6 +280,21 @@ function RunActions(props: {
           disabled={busy}
           onClick={() => void act(again)}
         />
+        {run.kind === 'notebook' &&
+        run.output_notebook &&
+        props.openDocument ? (
+          <IconButton
+            icon={notebookIcon}
+            label="Open output notebook"
+            title="Open the executed notebook, with its outputs, in JupyterLab"
+            testId="prophecy-observe-open-notebook"
+            onClick={() =>
+              props.openDocument?.(
+                runNotebookPath(run.id, notebookFileName(run))
+              )
+            }
+          />
+        ) : null}
         {run.kind === 'notebook' && run.output_notebook ? (
           <IconButton
             icon={downloadIcon}
@@ -306,6 +324,8 @@ export interface IRunDetailProps {
   onBack: () => void;
   onOpenRun: (id: string) => void;
   onChanged: () => void;
+  /** Open a run's executed notebook in JupyterLab. */
+  openDocument?: (path: string) => void;
 }
 
 export function RunDetail(props: IRunDetailProps): React.ReactElement {
@@ -349,6 +369,7 @@ export function RunDetail(props: IRunDetailProps): React.ReactElement {
           </div>
           <RunActions
             run={run}
+            openDocument={props.openDocument}
             onCancelled={cancelled => {
               detail.update(value => ({ ...value, run: cancelled }));
               props.onChanged();

@@ -246,6 +246,8 @@ export interface IRunHistorySectionProps {
   onOpenRun: (id: string | null) => void;
   /** Something changed that other sections show (a run started or cancelled). */
   onChanged: () => void;
+  /** Open a run's executed notebook in JupyterLab. */
+  openDocument?: (path: string) => void;
 }
 
 export function RunHistorySection(
@@ -298,6 +300,7 @@ export function RunHistorySection(
           onBack={() => onOpenRun(null)}
           onOpenRun={onOpenRun}
           onChanged={props.onChanged}
+          openDocument={props.openDocument}
         />
       ) : (
         <>
