@@ -28,7 +28,12 @@ from prophecy_jupyter.engines.base import Engine, PreviewResult
 from prophecy_jupyter.errors import Issue, ProphecyError, ValidationError
 from prophecy_jupyter.fabrics import FabricStore
 from prophecy_jupyter.gems.registry import catalog
-from prophecy_jupyter.gems.sources import TargetProps, written_relation
+from prophecy_jupyter.gems.sources import (
+    TargetProps,
+    reading_back,
+    through_connector,
+    written_relation,
+)
 from prophecy_jupyter.model import Pipeline, Project, init_project, load_pipeline
 from prophecy_jupyter.workspace import STUDIO_FETCH_LIMIT
 
@@ -333,7 +338,28 @@ def show_targets(
         if gem.kind == "Target":
             props = TargetProps.model_validate(pipeline.gem(gem.gem_id).properties)
             label = props.table or props.path or gem.gem_id
-            print_preview(label, engine.preview(written_relation(props), limit))
+            if through_connector(props):
+                # Written by the file connector (a format or a place the engine does not
+                # reach): read back the way a Source of the same file reads it.
+                reader = load_pipeline(
+                    {
+                        "name": f"{pipeline.name}_{gem.gem_id}",
+                        "gems": [
+                            {"id": "written", "kind": "Source", "properties": reading_back(props)}
+                        ],
+                    }
+                )
+                compiled = compile_pipeline(
+                    reader,
+                    engine,
+                    connections=project_connections(ctx.project),
+                    fetch_limit=limit,
+                )
+                compiled.raise_for_issues()
+                relation = compiled.query("written")
+            else:
+                relation = written_relation(props)
+            print_preview(label, engine.preview(relation, limit))
 
 
 def print_preview(title: str, result: PreviewResult) -> None:

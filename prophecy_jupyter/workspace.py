@@ -34,6 +34,7 @@ import time
 from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from itertools import islice
 from pathlib import Path, PureWindowsPath
 from typing import Any, NoReturn
 
@@ -71,6 +72,8 @@ from prophecy_jupyter.fabrics import (
     open_engine,
     parse_fabric,
 )
+from prophecy_jupyter.gems.base import LocalPath
+from prophecy_jupyter.gems.registry import gem_kinds
 from prophecy_jupyter.model.files import atomic_move_text, atomic_write_text
 from prophecy_jupyter.model.migrations import migrate
 from prophecy_jupyter.model.pipeline import (
@@ -95,7 +98,8 @@ SCAN_DEPTH = 4
 """How deep below the root `Workspace.projects` looks for project folders."""
 SCAN_FOLDERS = 5_000
 SKIPPED_FOLDERS = frozenset({"node_modules", "__pycache__", "site-packages"})
-FILE_FORMATS = frozenset({"csv", "parquet", "json"})
+GLOB_MATCHES = 10_000
+"""How many files of a Source's glob `Workspace.path_issues` looks at."""
 STUDIO_FETCH_LIMIT = 1_000
 """Rows a gem that fetches from a database or an API reads while the Studio validates or
 previews (on every edit); runs read them all."""
@@ -149,6 +153,13 @@ def _exists(path: Path) -> bool:
 def _is_file(path: Path) -> bool:
     try:
         return path.is_file()
+    except OSError:
+        return False
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
     except OSError:
         return False
 
@@ -727,7 +738,10 @@ class Workspace:
         except ValidationError as exc:
             return exc.issues, None
         compiled = self._compile(project, pipeline, parameters)
-        return [*compiled.issues, *self.path_issues(project, pipeline)], compiled
+        # A gem that checks its own path while it builds may already have said the same.
+        said = {(i.code, i.field) for i in compiled.issues}
+        paths = [i for i in self.path_issues(project, pipeline) if (i.code, i.field) not in said]
+        return [*compiled.issues, *paths], compiled
 
     def compile(self, path: str, name: str, body: bytes) -> dict[str, Any]:
         """SQL (in any sqlglot dialect) and output columns of one gem or of every Target; or,
@@ -791,38 +805,88 @@ class Workspace:
     def path_issues(
         self, project: Project, pipeline: Pipeline, gem_ids: list[str] | None = None
     ) -> list[Issue]:
-        """Issues for files that Sources read or Targets write outside the server root.
+        """Issues for the project files and folders gems read, list or write themselves
+        (`GemKind.local_paths`: Sources and Targets of every file format, Directory, the
+        file templates of DynamicInput), checked before anything is compiled or run.
 
-        Remote URLs (``s3://``, ``https://``…) are left to the engine; ``file:`` URLs and
-        local paths must stay under the root, like every path a request names.
+        Each must stay under the server root, whatever ``..``, absolute paths or symlinks
+        it tries (like every path a request names); within it, what a gem reads must be
+        there (a glob must match a file) and what a Target writes must have a folder that
+        can be created. Remote URLs (``s3://``, ``https://``…) are left to the engine, and
+        files reached through a connection to the file connector; ``file:`` URLs are local
+        paths. Properties that do not validate are left to the compiler, which says why.
         """
+        kinds = gem_kinds()
         issues = []
         for index, gem in enumerate(pipeline.gems):
             if gem_ids is not None and gem.id not in gem_ids:
                 continue
-            props = gem.properties
-            location = props.get("path")
-            if props.get("format") not in FILE_FORMATS or not isinstance(location, str):
+            kind = kinds.get(gem.kind)
+            if kind is None:
                 continue
-            scheme, sep, _ = location.partition("://")
-            if sep and scheme.isalnum() and scheme.lower() != "file":
+            try:
+                props = kind.Props.model_validate(gem.properties)
+            except PydanticValidationError:
                 continue
-            local = location.removeprefix("file://")
-            outside = (
-                "\x00" in local
-                or ".." in Path(local).parts
-                or not _resolves_inside(self.root, project.root / local)
-            )
-            if outside:
-                issues.append(
-                    Issue(
-                        "path",
-                        f"{location!r} is outside the server root",
-                        gem.id,
-                        pointer("gems", index, "properties", "path"),
-                    )
-                )
+            for local in kind.local_paths(props):
+                problem = self._local_path_problem(project, local)
+                if problem is not None:
+                    code, message = problem
+                    field = pointer("gems", index, "properties", local.field)
+                    issues.append(Issue(code, message, gem.id, field))
         return issues
+
+    def _local_path_problem(self, project: Project, local: LocalPath) -> tuple[str, str] | None:
+        """``(code, message)`` of what is wrong with a gem's local path, or ``None``."""
+        location = local.path
+        scheme, sep, _ = location.partition("://")
+        if sep and scheme.isalnum() and scheme.lower() != "file":
+            return None
+        relative = location.removeprefix("file://")
+        outside = ("path", f"{location!r} is outside the server root")
+        if (
+            "\x00" in relative
+            or ".." in Path(relative).parts
+            or not _resolves_inside(self.root, project.root / relative)
+        ):
+            return outside
+        if local.use == "template":
+            return None
+        found = project.root / relative
+        if local.use == "read" and any(c in relative for c in "*?["):
+            try:
+                matches = list(islice(project.root.glob(relative), GLOB_MATCHES))
+            except (OSError, ValueError, NotImplementedError):
+                return None  # a pattern Python cannot follow is left to the reader
+            if any(not _resolves_inside(self.root, m) for m in matches):
+                return outside
+            if not any(_is_file(m) for m in matches):
+                return "unreadable_source", f"{location!r} matches no file"
+            return None
+        if local.use == "read":
+            if _is_file(found):
+                return None
+            if _is_dir(found):
+                return "unreadable_source", (
+                    f"{location!r} is a folder; name a file, or a glob such as {location}/*"
+                )
+            return "unreadable_source", f"{location!r} does not exist"
+        if local.use == "list":
+            if _is_dir(found):
+                return None
+            if _exists(found):
+                return "unreadable_source", f"{location!r} is a file, not a folder"
+            return "unreadable_source", f"folder {location!r} does not exist"
+        if _is_dir(found):
+            return "path", f"{location!r} is a folder; name the file to write"
+        parts = Path(relative).parts
+        for depth in range(1, len(parts)):
+            folder = Path(*parts[:depth])
+            if _exists(project.root / folder) and not _is_dir(project.root / folder):
+                return "path", (
+                    f"{location!r} cannot be written: {folder.as_posix()!r} is a file, not a folder"
+                )
+        return None
 
     # -- runs -------------------------------------------------------------------------------
     def start_run(self, path: str, body: bytes) -> dict[str, Any]:

@@ -138,6 +138,41 @@ def test_run_all_pipelines_and_show_rows(shop: Path) -> None:
         assert (shop / "output" / written).is_file()
 
 
+def test_show_reads_back_excel_and_xml_targets(shop: Path) -> None:
+    pipeline = {
+        "name": "to_office",
+        "gems": [
+            {
+                "id": "orders",
+                "kind": "Source",
+                "properties": {"format": "csv", "path": "data/orders.csv"},
+            },
+            {
+                "id": "sheet",
+                "kind": "Target",
+                "properties": {"format": "excel", "path": "output/orders.xlsx", "sheet": "All"},
+            },
+            {
+                "id": "doc",
+                "kind": "Target",
+                "properties": {
+                    "format": "xml",
+                    "path": "output/orders.xml",
+                    "root_tag": "orders",
+                    "row_tag": "order",
+                },
+            },
+        ],
+        "connections": [{"from": "orders", "to": "sheet"}, {"from": "orders", "to": "doc"}],
+    }
+    (shop / "pipelines" / "to_office.pipeline.json").write_text(json.dumps(pipeline))
+    code, out, err = invoke(shop, "run", "to_office", "--show", "2")
+    assert code == 0, err
+    assert "output/orders.xlsx" in out and "output/orders.xml" in out
+    assert out.count("order_id") == 2  # both read back, with their columns
+    assert out.count("2 row(s) (more rows not shown)") == 2
+
+
 def test_staged_run_reports_rows_for_every_gem(shop: Path) -> None:
     code, out, _ = invoke(shop, "run", "top_products", "--mode", "staged", "--format", "json")
     assert code == 0

@@ -26,6 +26,7 @@ from prophecy_jupyter.connections import Connection, ConnectionStore, ResolvedCo
 from prophecy_jupyter.connectors import files as connector
 from prophecy_jupyter.connectors.files import (
     FileOptions,
+    connection_url,
     filesystem_arguments,
     list_entries,
     local_store,
@@ -857,3 +858,29 @@ def test_a_file_trigger_fires_once_for_each_object_arriving_in_a_bucket(
     fired = sorted(r.parameters["trigger_file"] for r in runs.list_runs(RunFilter(trigger="file")))
     assert fired == ["landing/new.csv"]
     runs.close()
+
+
+def test_connection_urls_carry_no_secret_and_stay_inside_the_root(tmp_path: Path) -> None:
+    def url(protocol: str, spark: bool = False, **options: Any) -> str | None:
+        connection = ResolvedConnection(
+            "lake", "files", {"protocol": protocol, **options}, {"secret_key": "s3cr3t"}
+        )
+        return connection_url(connection, "data/x.csv", tmp_path, spark=spark)
+
+    assert url("s3", bucket="b", root="raw") == "s3://b/raw/data/x.csv"
+    assert url("s3", spark=True, bucket="b", root="raw") == "s3a://b/raw/data/x.csv"
+    assert url("gcs", spark=True, bucket="b") == "gs://b/data/x.csv"
+    assert url("abfs", container="c") == "abfs://c/data/x.csv"
+    assert url("abfs", spark=True, container="c") is None  # the account is not known
+    assert (
+        url("abfs", spark=True, container="c", account_name="acct")
+        == "abfss://c@acct.dfs.core.windows.net/data/x.csv"
+    )
+    assert url("sftp", host="h", port=2222, root="/srv") == "sftp://h:2222/srv/data/x.csv"
+    assert url("file", root="lake") == f"{(tmp_path / 'lake').resolve().as_posix()}/data/x.csv"
+    assert "s3cr3t" not in repr([url("s3", bucket="b"), url("sftp", host="h")])
+    with pytest.raises(EngineError):
+        connection_url(
+            ResolvedConnection("lake", "files", {"protocol": "s3", "bucket": "b"}, {}),
+            "../outside.csv",
+        )

@@ -15,10 +15,13 @@ import pytest
 from prophecy_jupyter.automate.runner import run_pipeline
 from prophecy_jupyter.compiler import compile_pipeline
 from prophecy_jupyter.compiler.pyspark_code import pyspark_code
+from prophecy_jupyter.connections import Connection, ConnectionStore
 from prophecy_jupyter.engines import DuckDBEngine
 from prophecy_jupyter.errors import ValidationError
+from prophecy_jupyter.fabrics import SecretStore
 from prophecy_jupyter.gems.sources import written_relation
-from prophecy_jupyter.model.project import Project
+from prophecy_jupyter.model.pipeline import load_pipeline
+from prophecy_jupyter.model.project import Project, init_project
 from prophecy_jupyter.workspace import Workspace
 from tests.test_server_support import copy_shop
 
@@ -125,3 +128,116 @@ def test_the_studio_api_answers_pyspark_code(tmp_path: Path) -> None:
         workspace.close()
     assert answer["format"] == "pyspark"
     assert "shipped = orders.alias('orders').where(" in answer["code"]
+
+
+def _gem(gem_id: str, kind: str, **properties: Any) -> dict[str, Any]:
+    return {"id": gem_id, "kind": kind, "properties": properties}
+
+
+EXCEL_AND_XML = {
+    "name": "excel_and_xml",
+    "gems": [
+        _gem("orders", "Source", format="excel", path="data/orders.xlsx", sheet="Orders"),
+        _gem("big", "Filter", condition="amount > 10"),
+        _gem(
+            "big_xml",
+            "Target",
+            format="xml",
+            path="output/big.xml",
+            root_tag="orders",
+            row_tag="order",
+        ),
+        _gem("items", "Source", format="xml", path="data/items.xml", row_path="/list/item"),
+        _gem("items_xlsx", "Target", format="excel", path="output/items.xlsx", sheet="Items"),
+    ],
+    "connections": [
+        {"from": "orders", "to": "big"},
+        {"from": "big", "to": "big_xml"},
+        {"from": "items", "to": "items_xlsx"},
+    ],
+}
+
+READ_BACK = {
+    "big_xml": {"format": "xml", "path": "output/big.xml", "row_path": "/orders/order"},
+    "items_xlsx": {"format": "excel", "path": "output/items.xlsx", "sheet": "Items"},
+}
+
+
+def _excel_and_xml_project(root: Path) -> Path:
+    import openpyxl
+
+    (root / "data").mkdir(parents=True)
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "Orders"
+    for row in [("id", "customer", "amount"), (1, "ann", 5.5), (2, "bob", 12.25), (3, "cy", 40)]:
+        sheet.append(list(row))
+    book.save(root / "data" / "orders.xlsx")
+    (root / "data" / "items.xml").write_text(
+        '<list><item sku="a1"><name>pen</name><qty>3</qty></item>'
+        '<item sku="b2"><name>ink</name><qty>10</qty></item></list>',
+        encoding="utf-8",
+    )
+    return root
+
+
+def _written(root: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """What each Target wrote under ``root``, read back through the engine's own readers."""
+    written = {}
+    with DuckDBEngine(":memory:", root=root) as duck:
+        for target, props in READ_BACK.items():
+            reader = load_pipeline(
+                {"name": "back", "gems": [_gem("back", "Source", **props)], "connections": []}
+            )
+            compiled = compile_pipeline(reader, duck, {})
+            written[target] = normalised(duck.query(compiled.query("back"))[1])
+    return written
+
+
+def test_excel_and_xml_code_reads_and_writes_them_with_pandas(
+    tmp_path: Path, spark: SparkSession
+) -> None:
+    pipeline = load_pipeline(EXCEL_AND_XML)
+    duck_root = _excel_and_xml_project(tmp_path / "duck")
+    with DuckDBEngine(":memory:", root=duck_root) as duck:
+        assert run_pipeline(pipeline, duck).status == "succeeded"
+    spark_root = _excel_and_xml_project(tmp_path / "spark")
+    with DuckDBEngine(":memory:", root=spark_root) as duck:
+        code = pyspark_code(compile_pipeline(pipeline, duck, {}), root=spark_root)
+    assert "import pandas as pd" in code
+    assert "pd.read_excel(" in code and "sheet_name='Orders'" in code
+    assert "pd.read_xml(" in code and "xpath='/list/item'" in code
+    assert ".to_xml(" in code and "root_name='orders'" in code and "row_name='order'" in code
+    assert ".to_excel(" in code and ".format('excel')" not in code
+    exec(compile(code, "<excel_and_xml as PySpark>", "exec"), {"spark": spark})
+
+    expected = _written(duck_root)
+    assert expected["big_xml"] == [(2, "bob", 12.25), (3, "cy", 40)]
+    assert _written(spark_root) == expected
+
+
+def test_files_behind_a_connection_are_read_at_the_connections_url(
+    tmp_path: Path, spark: SparkSession
+) -> None:
+    project = init_project(tmp_path / "shop", "shop")
+    lake = _excel_and_xml_project(tmp_path / "lake")
+    store = ConnectionStore(project, SecretStore(tmp_path / "user" / "secrets.json"))
+    store.put(Connection(name="lake", kind="files", options={"root": str(lake)}))
+    document = json.loads(json.dumps(EXCEL_AND_XML))
+    for gem in document["gems"]:
+        if gem["id"] in {"orders", "items", "big_xml"}:
+            gem["properties"]["connection"] = "lake"
+    pipeline = load_pipeline(document)
+    with DuckDBEngine(":memory:", root=project.root) as duck:
+        compiled = compile_pipeline(pipeline, duck, {}, connections=store.resolve)
+        code = pyspark_code(compiled, root=project.root)
+        expected = normalised(duck.query(compiled.query("big"))[1])
+    assert f"pd.read_excel('{lake}/data/orders.xlsx'" in code
+    assert f"pd.read_xml('{lake}/data/items.xml'" in code
+    # The connection's Target is written by the engine; the code says so and writes nothing.
+    assert "# big_xml: written to output/big.xml through connection 'lake'" in code
+    assert "to_xml(" not in code
+    namespace: dict[str, Any] = {"spark": spark}
+    exec(compile(code, "<through a connection>", "exec"), namespace)
+    assert normalised([tuple(r) for r in namespace["big"].collect()]) == expected

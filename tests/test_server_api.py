@@ -260,6 +260,42 @@ def test_a_source_outside_the_root_cannot_be_previewed(api: Any) -> None:
     assert error_of(response)["gem_id"] == "src"
 
 
+def test_validate_answers_the_path_issues_of_excel_and_xml_gems(api: Any) -> None:
+    rows = {"format": "seed", "columns": [{"name": "id", "type": "INTEGER"}], "rows": [[1]]}
+    draft = {
+        "name": "files",
+        "gems": [
+            {"id": "book", "kind": "Source", "properties": {"format": "excel", "path": "no.xlsx"}},
+            {"id": "feed", "kind": "Source", "properties": {"format": "xml", "path": "/etc/x"}},
+            {"id": "rows", "kind": "Source", "properties": rows},
+            {
+                "id": "out",
+                "kind": "Target",
+                "properties": {"format": "excel", "path": "data/orders.csv/out.xlsx"},
+            },
+        ],
+        "connections": [{"from": "rows", "to": "out"}],
+    }
+    response = api("POST", "/pipelines/files/validate", json={"pipeline": draft})
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/json")
+    report = response.json()
+    assert report["valid"] is False
+    assert sorted((i["code"], i["gem_id"], i["field"]) for i in report["issues"]) == [
+        ("path", "feed", "/gems/1/properties/path"),
+        ("path", "out", "/gems/3/properties/path"),
+        ("unreadable_source", "book", "/gems/0/properties/path"),
+    ]
+    assert all(i["severity"] == "error" and i["message"] for i in report["issues"])
+    saved = {**draft, "name": "files_missing", "gems": draft["gems"][:1]}
+    assert api("POST", "/pipelines", json=saved).status_code == 201
+    refused = api("POST", "/runs", json={"pipeline": "files_missing"})
+    assert refused.status_code == 422
+    error = error_of(refused)
+    assert (error["gem_id"], error["field"]) == ("book", "/gems/0/properties/path")
+    assert error["issues"][0]["message"] == "'no.xlsx' does not exist"
+
+
 def test_a_misspelt_query_argument_is_refused_rather_than_ignored(api: Any) -> None:
     response = api("GET", "/pipelines", params={"projetc": "elsewhere"})
     assert response.status_code == 422

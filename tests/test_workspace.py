@@ -493,6 +493,214 @@ def _load(document: dict[str, Any]) -> Any:
     return load_pipeline(document)
 
 
+# -- the files gems read and write, in every format ---------------------------------------
+
+FILE_DATA = {"excel": "data/book.xlsx", "xml": "data/feed.xml"}
+"""A file of each connector format that the shop project holds in these tests."""
+
+
+def _file_formats() -> list[str]:
+    """Every file format a Source or Target accepts, read from their properties."""
+    from typing import get_args
+
+    from prophecy_jupyter.gems.sources import SourceProps, TargetProps
+
+    accepted = {
+        fmt
+        for props in (SourceProps, TargetProps)
+        for fmt in get_args(props.model_fields["format"].annotation)
+    }
+    return sorted(accepted - {"table", "seed"})
+
+
+def _with_connector_files(root: Path) -> None:
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["id", "name"])
+    sheet.append([1, "ann"])
+    book.save(root / "shop" / FILE_DATA["excel"])
+    (root / "shop" / FILE_DATA["xml"]).write_text(
+        "<rows><row><id>1</id><name>ann</name></row></rows>", encoding="utf-8"
+    )
+
+
+def _reading(fmt: str, path: str, **extra: Any) -> dict[str, Any]:
+    source = {"id": "src", "kind": "Source", "properties": {"format": fmt, "path": path, **extra}}
+    return {"name": "files", "gems": [source]}
+
+
+def _writing(fmt: str, path: str) -> dict[str, Any]:
+    rows = {"format": "seed", "columns": [{"name": "id", "type": "INTEGER"}], "rows": [[1]]}
+    return {
+        "name": "files",
+        "gems": [
+            {"id": "rows", "kind": "Source", "properties": rows},
+            {"id": "out", "kind": "Target", "properties": {"format": fmt, "path": path}},
+        ],
+        "connections": [{"from": "rows", "to": "out"}],
+    }
+
+
+def _path_issues(workspace: Workspace, draft: dict[str, Any]) -> list[tuple[str, str, str]]:
+    issues = workspace.path_issues(workspace.project("shop"), _load(draft))
+    return [(i.code, i.gem_id or "", i.field or "") for i in issues]
+
+
+def _refused_at_once(workspace: Workspace, draft: dict[str, Any], match: str) -> None:
+    """Preview and run both refuse ``draft`` before anything is read or queued."""
+    gem = draft["gems"][-1]["id"]
+    with pytest.raises(ValidationError, match=match):
+        workspace.preview("shop", "files", body({"pipeline": draft, "gem": gem}))
+    saved = {**draft, "name": f"files_{abs(hash(json.dumps(draft)))}"}
+    workspace.create_pipeline("shop", body(saved))
+    with pytest.raises(ValidationError, match=match):
+        workspace.start_run("shop", body({"pipeline": saved["name"]}))
+    assert workspace.list_runs("shop") == []
+
+
+def test_every_file_format_of_sources_and_targets_is_checked(workspace: Workspace) -> None:
+    formats = _file_formats()
+    assert {"csv", "parquet", "json", "excel", "xml"} <= set(formats)
+    for fmt in formats:
+        assert _path_issues(workspace, _reading(fmt, "/etc/passwd")) == [
+            ("path", "src", "/gems/0/properties/path")
+        ], fmt
+        assert _path_issues(workspace, _writing(fmt, "/tmp/out")) == [
+            ("path", "out", "/gems/1/properties/path")
+        ], fmt
+
+
+@pytest.mark.parametrize("fmt", ["excel", "xml"])
+def test_a_missing_excel_or_xml_source_is_refused_before_the_run(
+    workspace: Workspace, fmt: str
+) -> None:
+    draft = _reading(fmt, f"data/missing.{fmt}")
+    [issue] = workspace.path_issues(workspace.project("shop"), _load(draft))
+    assert (issue.code, issue.gem_id, issue.field) == (
+        "unreadable_source",
+        "src",
+        "/gems/0/properties/path",
+    )
+    assert issue.message == f"'data/missing.{fmt}' does not exist"
+    # Validation says it once, though the gem itself finds the file missing too.
+    issues = workspace.validate("shop", "files", body({"pipeline": draft}))
+    assert [(i.code, i.field) for i in issues] == [("unreadable_source", "/gems/0/properties/path")]
+    _refused_at_once(workspace, draft, "does not exist")
+
+
+@pytest.mark.parametrize("fmt", ["excel", "xml"])
+@pytest.mark.parametrize(
+    "path", ["../../etc/passwd", "data/../../x", "/etc/passwd", "file:///etc/passwd", "out/f"]
+)
+def test_excel_and_xml_paths_outside_the_root_are_refused(
+    workspace: Workspace, root: Path, tmp_path: Path, fmt: str, path: str
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "f").write_text("<rows/>", encoding="utf-8")
+    (root / "shop" / "out").symlink_to(outside)
+    for draft, gem, index in [(_reading(fmt, path), "src", 0), (_writing(fmt, path), "out", 1)]:
+        [issue] = workspace.path_issues(workspace.project("shop"), _load(draft))
+        assert (issue.code, issue.gem_id, issue.field) == (
+            "path",
+            gem,
+            f"/gems/{index}/properties/path",
+        )
+        assert issue.message == f"{path!r} is outside the server root"
+        issues = workspace.validate("shop", "files", body({"pipeline": draft}))
+        assert [(i.code, i.field) for i in issues if i.code == "path"] == [
+            ("path", f"/gems/{index}/properties/path")
+        ]
+        _refused_at_once(workspace, draft, "outside")
+
+
+@pytest.mark.parametrize("fmt", ["excel", "xml", "csv"])
+def test_a_target_whose_folder_cannot_exist_is_refused(workspace: Workspace, fmt: str) -> None:
+    draft = _writing(fmt, "data/orders.csv/out.file")
+    expected = [("path", "out", "/gems/1/properties/path")]
+    assert _path_issues(workspace, draft) == expected
+    report = workspace.validation_report("shop", "files", body({"pipeline": draft}))
+    assert report["valid"] is False
+    assert [(i["code"], i["field"]) for i in report["issues"]] == [expected[0][::2]]
+    assert "'data/orders.csv' is a file, not a folder" in report["issues"][0]["message"]
+    _refused_at_once(workspace, draft, "is a file, not a folder")
+    assert _path_issues(workspace, _writing(fmt, "data")) == expected
+
+
+@pytest.mark.parametrize("fmt", ["excel", "xml"])
+def test_excel_and_xml_pipelines_inside_the_project_have_no_issue(
+    workspace: Workspace, root: Path, fmt: str
+) -> None:
+    _with_connector_files(root)
+    (root / "shop" / "linked").symlink_to(root / "shop" / "data")
+    for draft in [
+        _reading(fmt, FILE_DATA[fmt]),
+        _reading(fmt, f"linked/{FILE_DATA[fmt].split('/')[-1]}"),
+        _reading(fmt, "data/*" + FILE_DATA[fmt][-4:]),
+        _writing(fmt, f"output/new/folder/out.{fmt}"),
+    ]:
+        assert _path_issues(workspace, draft) == [], draft
+        assert workspace.validate("shop", "files", body({"pipeline": draft})) == [], draft
+    workspace.create_pipeline("shop", body(_writing(fmt, f"output/run/out.{fmt}")))
+    run = workspace.start_run("shop", body({"pipeline": "files"}))
+    wait_until(lambda: workspace.runs.get(run["id"])["status"] not in {"queued", "running"})
+    assert workspace.runs.get(run["id"])["status"] == "succeeded"
+    assert (root / "shop" / "output" / "run" / f"out.{fmt}").is_file()
+
+
+def test_a_glob_must_match_a_file_inside_the_root(
+    workspace: Workspace, root: Path, tmp_path: Path
+) -> None:
+    assert _path_issues(workspace, _reading("csv", "data/orders*.csv")) == []
+    assert _path_issues(workspace, _reading("csv", "data/nothing*.csv")) == [
+        ("unreadable_source", "src", "/gems/0/properties/path")
+    ]
+    (tmp_path / "secret.csv").write_text("a\n1\n", encoding="utf-8")
+    (root / "shop" / "data" / "zz_secret.csv").symlink_to(tmp_path / "secret.csv")
+    assert _path_issues(workspace, _reading("csv", "data/*.csv")) == [
+        ("path", "src", "/gems/0/properties/path")
+    ]
+
+
+def test_files_reached_through_a_connection_are_not_local_paths(workspace: Workspace) -> None:
+    for fmt in ["excel", "xml", "csv"]:
+        draft = _reading(fmt, "nowhere/missing.file", connection="remote")
+        assert _path_issues(workspace, draft) == []
+    lister = {"id": "ls", "kind": "Directory", "properties": {"path": "x", "connection": "r"}}
+    assert _path_issues(workspace, {"name": "files", "gems": [lister]}) == []
+
+
+def test_directory_and_dynamic_input_paths_are_checked(workspace: Workspace) -> None:
+    def lister(path: str) -> dict[str, Any]:
+        return {
+            "name": "files",
+            "gems": [{"id": "ls", "kind": "Directory", "properties": {"path": path}}],
+        }
+
+    assert _path_issues(workspace, lister(".")) == []
+    assert _path_issues(workspace, lister("data")) == []
+    assert _path_issues(workspace, lister("../..")) == [("path", "ls", "/gems/0/properties/path")]
+    assert _path_issues(workspace, lister("nowhere")) == [
+        ("unreadable_source", "ls", "/gems/0/properties/path")
+    ]
+    dynamic: dict[str, Any] = {
+        "name": "files",
+        "gems": [
+            {
+                "id": "each",
+                "kind": "DynamicInput",
+                "properties": {"mode": "file", "path": "../../{region}.csv"},
+            }
+        ],
+    }
+    assert _path_issues(workspace, dynamic) == [("path", "each", "/gems/0/properties/path")]
+    dynamic["gems"][0]["properties"]["path"] = "data/{region}.csv"  # filled in per row
+    assert _path_issues(workspace, dynamic) == []
+
+
 # -- previews ------------------------------------------------------------------------------
 
 

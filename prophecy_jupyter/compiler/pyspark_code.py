@@ -21,6 +21,7 @@ from sqlglot import exp
 
 from prophecy_jupyter.compiler.compile import CompiledPipeline
 from prophecy_jupyter.compiler.dialects import render
+from prophecy_jupyter.errors import ProphecyError
 
 DIALECT = "spark"
 
@@ -42,6 +43,8 @@ JOIN_KINDS = {
 """(side, kind) of a sqlglot Join → the ``how`` of ``DataFrame.join``."""
 
 WRITE_MODES = {"overwrite": "overwrite", "append": "append", "error_if_exists": "errorifexists"}
+PANDAS_FORMATS = frozenset({"excel", "xml"})
+"""File formats Spark has no built-in reader or writer for: the code uses pandas."""
 
 
 def _spark(node: exp.Expr) -> str:
@@ -210,18 +213,62 @@ def _located(path: str, root: Path | None) -> str:
     return path if root is None or "://" in path else str((root / path).resolve())
 
 
-def _source_code(gem_id: str, props: Any, query: exp.Query, root: Path | None) -> list[str]:
-    if props.format in {"csv", "parquet", "json"}:
-        reader = f"spark.read.format({props.format!r})"
-        if props.format == "csv":
-            reader += (
-                f".option('header', {props.header!r}).option('sep', {_string(props.delimiter)})"
-                ".option('inferSchema', True)"
-            )
-        return [f"{gem_id} = {reader}.load({_string(_located(props.path, root))})"]
+def _connection_url(
+    compiled: CompiledPipeline, props: Any, root: Path | None, *, spark: bool
+) -> str | None:
+    """Where a file behind a connection is, for code that reads it with the cluster's own
+    credentials (the connection's stay in the secret store)."""
+    from prophecy_jupyter.connectors.files import connection_url
+
+    if compiled.connections is None:
+        return None
+    try:
+        return connection_url(compiled.connections(props.connection), props.path, root, spark=spark)
+    except ProphecyError:
+        return None
+
+
+def _source_code(
+    compiled: CompiledPipeline, gem_id: str, props: Any, query: exp.Query, root: Path | None
+) -> list[str]:
+    location: str | None = _located(props.path, root) if props.path else None
+    if props.connection is not None:
+        location = _connection_url(compiled, props, root, spark=props.format not in PANDAS_FORMATS)
+        comment = f"# {gem_id}: {props.path} of connection {props.connection!r}"
+        if location is None:
+            message = f"{gem_id}: read {props.path} of connection {props.connection!r} here"
+            return [comment, f"raise NotImplementedError({_string(message)})"]
+        return [
+            f"{comment}, read with the cluster's credentials",
+            *_file_source(gem_id, props, location),
+        ]
+    if props.format in PANDAS_FORMATS or props.format in {"csv", "parquet", "json"}:
+        assert location is not None
+        return _file_source(gem_id, props, location)
     if props.format == "table":
         return [f"{gem_id} = spark.table({_string(props.table)})"]
     return _sql_code(gem_id, query, [])
+
+
+def _file_source(gem_id: str, props: Any, path: str) -> list[str]:
+    location = _string(path)
+    if props.format in PANDAS_FORMATS:
+        if props.format == "excel":
+            reader = (
+                f"pd.read_excel({location}, sheet_name={_string(props.sheet) if props.sheet else 0}"
+                f", header={0 if props.header else None})"
+            )
+        else:
+            xpath = _string(props.row_path or "/*/*")
+            reader = f"pd.read_xml({location}, xpath={xpath}, parser='lxml')"
+        return [f"{gem_id} = spark.createDataFrame({reader})"]
+    reader = f"spark.read.format({props.format!r})"
+    if props.format == "csv":
+        reader += (
+            f".option('header', {props.header!r}).option('sep', {_string(props.delimiter)})"
+            ".option('inferSchema', True)"
+        )
+    return [f"{gem_id} = {reader}.load({location})"]
 
 
 def _target_code(gem_id: str, source: str, props: Any, root: Path | None) -> list[str]:
@@ -235,12 +282,52 @@ def _target_code(gem_id: str, source: str, props: Any, root: Path | None) -> lis
             f"{gem_id} = {old}.join({source}, [{keys}], 'left_anti').unionByName({source})",
             f"{gem_id}.write.mode('overwrite').saveAsTable({_string(props.table)})",
         ]
+    if props.format != "table" and props.connection is not None:
+        return [
+            f"# {gem_id}: written to {props.path} through connection {props.connection!r} "
+            "by the engine, not shown here (its credentials stay in the secret store)"
+        ]
+    if props.format in PANDAS_FORMATS:
+        return _pandas_target_code(gem_id, source, props, _located(props.path, root))
     writer = f"{source}.write.mode({WRITE_MODES[props.mode]!r})"
     if props.format == "table":
         return [f"{writer}.saveAsTable({_string(props.table)})"]
     header = f".option('header', {props.header!r})" if props.format == "csv" else ""
     location = _string(_located(props.path, root))
     return [f"{writer}.format({props.format!r}){header}.save({location})"]
+
+
+def _pandas_target_code(gem_id: str, source: str, props: Any, path: str) -> list[str]:
+    """Excel and XML have no Spark writer: the rows are collected to the driver and written
+    with pandas, as the engine's file connector writes them (one file, old rows first on
+    append)."""
+    location = _string(path)
+    if props.format == "excel":
+        sheet = _string(props.sheet or "Sheet1")
+        read = f"pd.read_excel({location}, sheet_name={sheet})"
+        write = f"to_excel({location}, sheet_name={sheet}, index=False, header={props.header!r})"
+    else:
+        xpath = _string(f"/{props.root_tag}/{props.row_tag}")
+        read = f"pd.read_xml({location}, xpath={xpath}, parser='lxml')"
+        write = (
+            f"to_xml({location}, root_name={_string(props.root_tag)}, "
+            f"row_name={_string(props.row_tag)}, index=False, parser='lxml')"
+        )
+    lines = [f"{gem_id} = {source}.toPandas()"]
+    if props.mode == "error_if_exists":
+        lines.append(
+            f"if os.path.exists({location}):\n"
+            f"    raise FileExistsError({_string(f'{path} already exists (mode error_if_exists)')})"
+        )
+    elif props.mode == "append":
+        lines.append(
+            f"if os.path.exists({location}):\n    {gem_id} = pd.concat([{read}, {gem_id}])"
+        )
+    lines += [
+        f"os.makedirs(os.path.dirname({location}) or '.', exist_ok=True)",
+        f"{gem_id}.{write}",
+    ]
+    return lines
 
 
 def pyspark_code(
@@ -254,15 +341,17 @@ def pyspark_code(
     lines = [
         f"# Pipeline {compiled.pipeline.name}, as PySpark DataFrame code",
         "from pyspark.sql import functions as F",
-        "",
     ]
+    if any(_uses_pandas(compiled, current) for current in wanted):
+        lines += ["import os", "import pandas as pd"]
+    lines.append("")
     for current in wanted:
         built = compiled.gems[current]
         assert built.output is not None and built.kind is not None
         query = built.output.query
         inputs = list(dict.fromkeys(built.inputs))
         if built.kind.kind == "Source":
-            lines += _source_code(current, built.props, query, root)
+            lines += _source_code(compiled, current, built.props, query, root)
         elif built.kind.kind == "Target":
             lines += _target_code(current, inputs[0], built.props, root)
         else:
@@ -274,3 +363,14 @@ def pyspark_code(
             lines += [f"{current} = {code}"] if code else _sql_code(current, query, inputs)
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _uses_pandas(compiled: CompiledPipeline, gem_id: str) -> bool:
+    built = compiled.gems[gem_id]
+    kind = built.kind.kind if built.kind is not None else None
+    props = built.props
+    return (
+        kind in {"Source", "Target"}
+        and getattr(props, "format", None) in PANDAS_FORMATS
+        and getattr(props, "connection", None) is None
+    )

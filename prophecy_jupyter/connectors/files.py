@@ -120,13 +120,7 @@ class FileStore:
 
     def location(self, path: str) -> str:
         """The full fsspec path of ``path``, which must stay inside the root."""
-        problem = relative_path_problem(path)
-        if problem is not None:
-            raise EngineError(problem)
-        cleaned = posixpath.normpath(path.replace("\\", "/")) if path else "."
-        if cleaned == ".":
-            return self.root
-        return f"{self.root.rstrip('/')}/{cleaned}" if self.root else cleaned
+        return _under(self.root, path)
 
     def relative(self, full: str) -> str:
         """``full`` (as the file system spells it) relative to the root."""
@@ -219,6 +213,47 @@ def open_store(connection: ResolvedConnection, base: Path | None = None) -> File
         raise EngineError(scrub(f"{label}: cannot connect: {_reason(exc)}", secrets)) from None
     timeout = float(connection.option("timeout", DEFAULT_TIMEOUT))
     return FileStore(fs, _store_root(connection, base), protocol, label, secrets, timeout)
+
+
+def _under(root: str, path: str) -> str:
+    """``path`` joined to ``root``; it must stay inside it."""
+    problem = relative_path_problem(path)
+    if problem is not None:
+        raise EngineError(problem)
+    cleaned = posixpath.normpath(path.replace("\\", "/")) if path else "."
+    if cleaned == ".":
+        return root
+    return f"{root.rstrip('/')}/{cleaned}" if root else cleaned
+
+
+SPARK_SCHEMES = {"s3": "s3a", "gcs": "gs", "sftp": "sftp"}
+"""The Hadoop file system scheme Spark reads each remote protocol through."""
+
+
+def connection_url(
+    connection: ResolvedConnection, path: str, base: Path | None = None, *, spark: bool = False
+) -> str | None:
+    """Where ``path`` of a ``files`` connection is, as a URL another program opens with its
+    own credentials: fsspec's (pandas) or, with ``spark``, Hadoop's. Nothing secret is part
+    of it, and nothing is contacted. ``None`` where no such URL can be told from the options
+    (an Azure container without its account's name)."""
+    protocol = str(connection.option("protocol", "file")).lower()
+    location = _under(_store_root(connection, base), path)
+    if protocol == "file":
+        return location
+    if protocol == "sftp":
+        host, port = connection.option("host"), connection.option("port")
+        where = f"{host}:{port}" if port else f"{host}"
+        return f"sftp://{where}/{location.lstrip('/')}"
+    if protocol == "abfs":
+        if not spark:
+            return f"abfs://{location}"
+        account = connection.option("account_name")
+        if not account:
+            return None
+        container, _, rest = location.partition("/")
+        return f"abfss://{container}@{account}.dfs.core.windows.net/{rest}"
+    return f"{SPARK_SCHEMES.get(protocol, protocol) if spark else protocol}://{location}"
 
 
 def _filesystem_class(protocol: str) -> type[AbstractFileSystem]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 from sqlglot import exp
@@ -363,6 +363,21 @@ def _canonical(col: exp.Column, name: str, table: str | None) -> None:
         col.set("table", exp.to_identifier(table, quoted=True))
 
 
+@dataclass(frozen=True)
+class LocalPath:
+    """A file or folder of the project that a gem reads, lists or writes itself (no
+    connection involved), named by one of its properties: what a front door checks before
+    compiling or running (it must stay inside the root; what is read must be there)."""
+
+    field: str
+    """The property that names it, e.g. ``path``."""
+    path: str
+    use: Literal["read", "list", "write", "template"]
+    """``read``: a file, or a glob matching at least one; ``list``: a folder; ``write``: a
+    file whose folder can be created; ``template``: a path filled in per input row, whose
+    confinement alone can be checked."""
+
+
 class GemKind:
     """Base class of gem kinds. Subclasses set the class attributes and implement `build`."""
 
@@ -401,6 +416,11 @@ class GemKind:
         are; aggregates, sorts and windows are not). A preview may then read a sample of a
         large source upstream and still show only true output rows."""
         return frozenset({0}) if self.row_wise else frozenset()
+
+    def local_paths(self, props: Any) -> list[LocalPath]:
+        """The project files and folders ``props`` make the gem read, list or write without
+        a connection (remote files, reached through a connection, are not among them)."""
+        return []
 
     @classmethod
     def describe(cls) -> dict[str, Any]:

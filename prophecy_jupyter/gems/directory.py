@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from prophecy_jupyter.errors import ProphecyError
-from prophecy_jupyter.gems.base import GemContext, GemKind, GemOutput, Properties
+from prophecy_jupyter.gems.base import GemContext, GemKind, GemOutput, LocalPath, Properties
 from prophecy_jupyter.gems.sources import CONNECTION_NAME, gem_store
 
 
@@ -54,6 +54,9 @@ class Directory(GemKind):
             ctx.issue("unreadable_source", str(exc), "path")
             return None
         return ctx.fetched(listing, props.model_dump_json(), "path")
+
+    def local_paths(self, props: DirectoryProps) -> list[LocalPath]:
+        return [LocalPath("path", props.path, "list")] if props.connection is None else []
 
 
 GEMS: list[type[GemKind]] = [Directory]

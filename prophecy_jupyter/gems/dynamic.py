@@ -60,6 +60,7 @@ from prophecy_jupyter.gems.base import (
     GemContext,
     GemKind,
     GemOutput,
+    LocalPath,
     Properties,
     quoted,
 )
@@ -343,6 +344,11 @@ class DynamicInput(GemKind):
         if props.mode == "file":
             return self._files(props, ctx)
         return self._queries(props, ctx)
+
+    def local_paths(self, props: DynamicInputProps) -> list[LocalPath]:
+        if props.mode == "file" and props.path:
+            return [LocalPath("path", props.path, "template")]
+        return []
 
     # -- input rows ----------------------------------------------------------------------
     def _rows(

@@ -21,6 +21,7 @@ from prophecy_jupyter.gems.base import (
     GemContext,
     GemKind,
     GemOutput,
+    LocalPath,
     Properties,
     quoted,
     star_select,
@@ -37,6 +38,8 @@ ENGINE_FORMATS = frozenset({"csv", "parquet", "json"})
 """File formats the engine reads and writes itself, when no connection is named."""
 CONNECTOR_FORMATS = frozenset({"excel", "xml"})
 """File formats only the file connector reads and writes."""
+FILE_FORMATS = ENGINE_FORMATS | CONNECTOR_FORMATS
+"""Every file format a Source reads and a Target writes."""
 
 
 class SeedColumn(Properties):
@@ -82,7 +85,7 @@ class SourceProps(Properties):
 
     @model_validator(mode="after")
     def _needs_location(self) -> SourceProps:
-        if self.format in ENGINE_FORMATS | CONNECTOR_FORMATS and not self.path:
+        if self.format in FILE_FORMATS and not self.path:
             raise ValueError(f"a {self.format} source needs a path")
         if self.connection and self.format in {"table", "seed"}:
             raise ValueError(f"a {self.format} source reads no file: remove the connection")
@@ -205,6 +208,11 @@ class Source(GemKind):
         ]
         return GemOutput(query, columns)
 
+    def local_paths(self, props: SourceProps) -> list[LocalPath]:
+        if props.format in FILE_FORMATS and props.connection is None and props.path:
+            return [LocalPath("path", props.path, "read")]
+        return []
+
     def _fetch(self, props: SourceProps, ctx: GemContext) -> GemOutput | None:
         """Read the file through the connector and hand its rows to the engine."""
         from prophecy_jupyter.connectors.files import read_table
@@ -253,12 +261,11 @@ class Source(GemKind):
         names = [c.name for c in props.columns]
         if props.rows:
             values = exp.values(
-                [tuple(seed_literal(v) for v in row) for row in props.rows],
-                alias="seed",
-                # Quoted, as the projections refer to them: an engine that folds unquoted
-                # names (PostgreSQL) would otherwise lose a mixed-case column.
-                columns=[quoted(n) for n in names],
+                [tuple(seed_literal(v) for v in row) for row in props.rows], alias="seed"
             )
+            # Quoted, as the projections refer to them: an engine that folds unquoted names
+            # (PostgreSQL) would otherwise lose a mixed-case column.
+            values.args["alias"].set("columns", [quoted(n) for n in names])
             projections: list[exp.Expr] = [
                 exp.cast(exp.column(quoted(n), table="seed"), t).as_(quoted(n))
                 for n, t in zip(names, types, strict=True)
@@ -367,6 +374,11 @@ class Target(GemKind):
             return None
         return GemOutput(star_select(ctx.input), list(ctx.input.columns))
 
+    def local_paths(self, props: TargetProps) -> list[LocalPath]:
+        if props.format in FILE_FORMATS and props.connection is None and props.path:
+            return [LocalPath("path", props.path, "write")]
+        return []
+
     def _connector_ok(self, props: TargetProps, ctx: GemContext) -> bool:
         """What can be checked before the run of a file the connector writes: the mode, the
         connection and that the path stays inside its root."""
@@ -454,7 +466,7 @@ def file_options(props: SourceProps | TargetProps) -> FileOptions:
 
 
 def _file_format(fmt: str) -> Literal["csv", "parquet", "json", "excel", "xml"]:
-    assert fmt in ENGINE_FORMATS | CONNECTOR_FORMATS
+    assert fmt in FILE_FORMATS
     return fmt  # type: ignore[return-value]
 
 
@@ -534,6 +546,22 @@ def written_relation(props: TargetProps) -> exp.Query:
             + (f" and connection {props.connection}" if props.connection else "")
         )
     return exp.select(exp.Star()).from_(file_reader(props.format, props.path, props.header))
+
+
+def reading_back(props: TargetProps) -> dict[str, Any]:
+    """The properties of a file Source that reads what a file Target wrote, through the same
+    connection, sheet or elements."""
+    assert props.format != "table" and props.path is not None
+    read: dict[str, Any] = {"format": props.format, "path": props.path}
+    if props.connection is not None:
+        read["connection"] = props.connection
+    if props.format in {"csv", "excel"}:
+        read["header"] = props.header
+    if props.format == "excel":
+        read["sheet"] = props.sheet or "Sheet1"
+    if props.format == "xml":
+        read["row_path"] = f"/{props.root_tag}/{props.row_tag}"
+    return read
 
 
 GEMS: list[type[GemKind]] = [Source, Target]
