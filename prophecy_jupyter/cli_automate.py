@@ -100,7 +100,7 @@ params_option = click.option(
     "params",
     multiple=True,
     metavar="NAME=VALUE",
-    help="A parameter value (sent as text; a pipeline converts it to the declared type).",
+    help="A parameter value (sent as text; the pipeline or notebook converts it to its type).",
 )
 wait_options: tuple[Callable[[F], F], ...] = (
     click.option("--wait", is_flag=True, help="Wait for the run to finish; exit 1 if it fails."),

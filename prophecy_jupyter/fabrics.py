@@ -29,6 +29,12 @@ from prophecy_jupyter.model.project import Project
 
 FABRIC_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 IN_MEMORY = "in-memory"
+FABRIC_VARIABLE = "PROPHECY_FABRIC"
+"""The environment variable that makes a notebook kernel's commands default to a fabric other
+than the project's (an Automate notebook run sets it to the run's fabric)."""
+FABRIC_PROJECT_VARIABLE = "PROPHECY_FABRIC_PROJECT"
+"""When set, the project folder `FABRIC_VARIABLE` is meant for; other projects keep their own
+default fabric."""
 MASK = "********"
 
 FabricKind = Literal["duckdb", "spark", "livy", "postgres", "databricks", "bigquery", "snowflake"]

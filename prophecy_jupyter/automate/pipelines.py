@@ -8,15 +8,19 @@ warehouse) resolve in the live project either way.
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from prophecy_jupyter.automate.executions import KERNEL_NAME, finish_run
+from prophecy_jupyter.automate.notebook_parameters import declared_parameters, typed_parameters
 from prophecy_jupyter.automate.runner import GemRun, gem_view, run_pipeline
 from prophecy_jupyter.automate.store import Run, RunStatus, Store
 from prophecy_jupyter.connections import project_connections
 from prophecy_jupyter.errors import Cancelled, NotFound
-from prophecy_jupyter.fabrics import FabricStore
+from prophecy_jupyter.fabrics import FABRIC_PROJECT_VARIABLE, FABRIC_VARIABLE, FabricStore
 from prophecy_jupyter.model.pipeline import Pipeline, load_pipeline
 from prophecy_jupyter.model.project import Project, pipeline_file_name
 
@@ -79,6 +83,8 @@ def execute_pipeline(store: Store, root: Path, run: Run) -> RunStatus:
 
 
 def execute_notebook(store: Store, root: Path, run: Run) -> RunStatus:
+    """Run a notebook in the Prophecy kernel, on the run's fabric and with its parameters
+    typed as the notebook declares them; both are checked before the kernel starts."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -86,24 +92,73 @@ def execute_notebook(store: Store, root: Path, run: Run) -> RunStatus:
     source = _source_root(store, project, run) / run.target
     if not source.is_file():
         raise NotFound(f"no notebook '{run.target}' in project '{run.project}'")
+    try:
+        FabricStore(project).get(run.fabric)
+    except NotFound as exc:
+        raise NotFound(f"the run's fabric '{run.fabric}' does not exist: {exc}") from None
+    parameters, undeclared = typed_parameters(declared_parameters(source), run.parameters)
+    for name in undeclared:
+        log.warning(
+            "parameter '%s' is not declared in the notebook's parameters cell: injected as given",
+            name,
+        )
     folder = project.root / ".prophecy" / "runs" / run.id
     folder.mkdir(parents=True, exist_ok=True)
     output = folder / Path(run.target).name
     store.set_output(run.id, str(output.relative_to(project.root)))
+    # The kernel takes the worker's environment when it starts: its commands' default
+    # fabric is the run's (see `prophecy_jupyter.magics.session.default_fabric`).
+    kernel = {FABRIC_VARIABLE: run.fabric, FABRIC_PROJECT_VARIABLE: str(project.root)}
     try:
-        papermill.execute_notebook(
-            str(source),
-            str(output),
-            parameters=run.parameters,
-            kernel_name=KERNEL_NAME,
-            language="python",
-            cwd=str((project.root / run.target).parent),
-            progress_bar=False,
-            log_output=True,
-        )
+        with _environment(kernel), _without_papermills_unknown_parameter_lines():
+            papermill.execute_notebook(
+                str(source),
+                str(output),
+                parameters=parameters,
+                kernel_name=KERNEL_NAME,
+                language="python",
+                cwd=str((project.root / run.target).parent),
+                progress_bar=False,
+                log_output=True,
+            )
     except PapermillExecutionError as exc:
         message = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"
         finish_run(store, run.id, "failed", message)
         return "failed"
     finish_run(store, run.id, "succeeded")
     return "succeeded"
+
+
+@contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Environment variables for the processes started meanwhile (a notebook's kernel), put
+    back as they were afterwards. A worker executes one run and exits, so a run's variables
+    never reach another run's kernel; restoring them keeps it so should that change."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+class _UnknownParameterLines(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Passed unknown parameter:")
+
+
+@contextmanager
+def _without_papermills_unknown_parameter_lines() -> Iterator[None]:
+    """Leave out papermill's own line for each undeclared parameter: the run's log has a
+    warning saying more for each already."""
+    papermill_log = logging.getLogger("papermill")
+    dropped = _UnknownParameterLines()
+    papermill_log.addFilter(dropped)
+    try:
+        yield
+    finally:
+        papermill_log.removeFilter(dropped)

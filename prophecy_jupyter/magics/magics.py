@@ -18,6 +18,8 @@ Line::
     %prophecy ai --explain --pipeline PIPELINE [--gem GEM] [--sample-rows]
 
 Every line command also takes ``--project PATH`` and ``--engine KIND`` or ``--fabric NAME``.
+Without either, a command runs on the project's default fabric, or on ``$PROPHECY_FABRIC``
+when it is set: an Automate notebook run sets it to the run's fabric for its kernel.
 A problem the user can fix (an invalid pipeline, bad SQL, an unknown name) is shown as one
 message naming the gem, field and position; the library's traceback is never shown.
 """
@@ -181,6 +183,9 @@ class ProphecyMagics(Magics):
         descriptions of the gems and of their output columns.
 
         Line commands also take --project PATH and --engine KIND or --fabric NAME.
+        Without --fabric or --engine, cells and commands use the project's default fabric,
+        or $PROPHECY_FABRIC when it is set (an Automate notebook run sets it to the run's
+        fabric); an explicit --fabric always wins.
         """
         if cell is not None:
             return self._query(line, cell)

@@ -15,10 +15,12 @@ for each statement that reads it, as data frames are.
 from __future__ import annotations
 
 import importlib.util
+import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, get_args
 
 from sqlglot import exp
@@ -36,7 +38,15 @@ from prophecy_jupyter.compiler.preview import preview_gem
 from prophecy_jupyter.connections import project_connections
 from prophecy_jupyter.engines.base import Engine, FrameKind, PreviewResult
 from prophecy_jupyter.errors import EngineError, Issue, NotFound, ValidationError
-from prophecy_jupyter.fabrics import IN_MEMORY, FabricKind, FabricStore, open_engine, parse_fabric
+from prophecy_jupyter.fabrics import (
+    FABRIC_PROJECT_VARIABLE,
+    FABRIC_VARIABLE,
+    IN_MEMORY,
+    FabricKind,
+    FabricStore,
+    open_engine,
+    parse_fabric,
+)
 from prophecy_jupyter.magics.query import bind_parameters, is_data_frame
 from prophecy_jupyter.model.project import Project
 
@@ -46,10 +56,33 @@ PRIVATE_PREFIX = "__prophecy"
 EngineKey = tuple[str | None, str]
 
 
+def default_fabric(project: Project) -> str:
+    """The fabric a command uses when it names none: ``$PROPHECY_FABRIC`` when set (an
+    Automate run sets it to the run's fabric for the kernel it starts), unless
+    ``$PROPHECY_FABRIC_PROJECT`` names another project's folder; else the project's default."""
+    chosen = os.environ.get(FABRIC_VARIABLE, "").strip()
+    if not chosen:
+        return project.config.default_fabric
+    scope = os.environ.get(FABRIC_PROJECT_VARIABLE, "").strip()
+    if scope and Path(scope).resolve() != project.root.resolve():
+        return project.config.default_fabric
+    return chosen
+
+
+def _fabric_engine(project: Project, name: str, from_environment: bool) -> Engine:
+    try:
+        return FabricStore(project).engine(name)
+    except NotFound as exc:
+        if from_environment:
+            raise NotFound(f"{exc} (the default fabric set by ${FABRIC_VARIABLE})") from None
+        raise
+
+
 @dataclass(frozen=True)
 class Where:
     """Which project and engine a command addresses; unset parts mean the notebook's defaults
-    (the project found from the working folder, that project's default fabric)."""
+    (the project found from the working folder, that project's default fabric: see
+    `default_fabric`)."""
 
     project: str | None = None
     fabric: str | None = None
@@ -121,8 +154,13 @@ class NotebookSession:
             )
         if project is not None and where.engine in {None, "duckdb"}:
             # A fabric of the project: the one named, else the default; DuckDB is its warehouse.
-            name = where.fabric or (IN_MEMORY if where.engine else project.config.default_fabric)
-            return self._open((str(project.root), name), lambda: FabricStore(project).engine(name))
+            name = where.fabric or (IN_MEMORY if where.engine else default_fabric(project))
+            chosen = where.fabric is None and where.engine is None
+            from_environment = chosen and name != project.config.default_fabric
+            return self._open(
+                (str(project.root), name),
+                lambda: _fabric_engine(project, name, from_environment),
+            )
         if where.fabric is not None:
             raise NotFound(
                 f"fabric '{where.fabric}': fabrics belong to a project; "
