@@ -18,6 +18,7 @@ import yaml
 
 from prophecy_jupyter.automate.service import Automate
 from prophecy_jupyter.automate.store import RunFilter
+from prophecy_jupyter.errors import ValidationError
 from prophecy_jupyter.server.launcher import ServerProcess
 from tests.test_server_support import copy_shop, shop_server
 
@@ -141,6 +142,23 @@ def test_a_pipeline_run_records_each_gem(automate: Automate) -> None:
     assert any(
         "gem orders succeeded, 300 rows" in line["message"] for line in automate.logs(run.id)
     )
+
+
+def test_every_spelling_of_a_project_names_the_same_runs(tmp_path: Path) -> None:
+    root = copy_shop(tmp_path / "shop")  # the server's root is the project itself
+    (root / "schedules").mkdir()
+    (root / "schedules" / "nightly.yml").write_text(
+        "pipeline: customer_totals\ncron: '0 2 * * *'\n"
+    )
+    automate = Automate(root)
+    run = automate.trigger(".", pipeline="customer_totals", parameters={})
+    assert run.project == ""
+    assert automate.project_name("./") == automate.project_name("") == ""
+    for spelling in ("", ".", "./"):
+        assert [r.id for r in automate.runs(RunFilter(project=spelling))] == [run.id]
+        assert [s["name"] for s in automate.schedules(spelling)] == ["nightly"]
+    with pytest.raises(ValidationError):
+        automate.project_name("../elsewhere")
 
 
 @pytest.fixture

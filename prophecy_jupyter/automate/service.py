@@ -8,6 +8,7 @@ holds the store's lease) and the executor (which starts queued runs in worker pr
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -194,6 +195,11 @@ class Automate:
         self._projects = _Projects(now, found)
         return found
 
+    def project_name(self, name: str) -> str:
+        """How runs, schedules and deployments name the project at ``name``: ``"."`` and
+        ``"shop/"`` are ``""`` and ``"shop"``, so every spelling finds the same records."""
+        return relative_name(self.root, confine(self.root, name, "project"))
+
     def project(self, name: str) -> Project:
         """The project at ``name``, a path relative to the root (``""`` is the root)."""
         folder = confine(self.root, name, "project")
@@ -225,6 +231,7 @@ class Automate:
         return entries
 
     def _entry(self, project: str, name: str) -> Scheduled:
+        project = self.project_name(project)
         for entry in self.catalog():
             if entry.project == project and entry.schedule.name == name:
                 return entry
@@ -232,6 +239,7 @@ class Automate:
         raise NotFound(f"project '{label}' has no schedule '{name}'")
 
     def schedules(self, project: str | None = None) -> list[dict[str, Any]]:
+        project = None if project is None else self.project_name(project)
         entries = [e for e in self.catalog() if project is None or e.project == project]
         states = self.store.schedule_states()
         names: dict[str, list[str]] = {}
@@ -307,6 +315,7 @@ class Automate:
         trigger: TriggerType = "api",
     ) -> Run:
         """Queue a run of a pipeline or notebook of ``project``; returns it at once."""
+        project = self.project_name(project)
         found = self.project(project)
         if (pipeline is None) == (notebook is None):
             raise ValidationError(
@@ -349,6 +358,8 @@ class Automate:
         return run
 
     def runs(self, where: RunFilter) -> list[Run]:
+        if where.project is not None:
+            where = dataclasses.replace(where, project=self.project_name(where.project))
         return self.store.list_runs(where)
 
     def run(self, run_id: str) -> Run:
@@ -387,7 +398,7 @@ class Automate:
 
     # -- deployments -------------------------------------------------------------------
     def deployments(self, project: str | None = None) -> list[Deployment]:
-        return self.store.list_deployments(project)
+        return self.store.list_deployments(None if project is None else self.project_name(project))
 
     def deploy(
         self,
@@ -403,6 +414,7 @@ class Automate:
 
         ``source`` is the folder to freeze when it is not the project as it is now: a
         release's files, checked out of Git (``release`` and ``commit`` then name it)."""
+        project = self.project_name(project)
         found = self.project(project)
         FabricStore(found).get(fabric)
         frozen = found if source is None else Project.open(source)
