@@ -232,6 +232,8 @@ def test_files_behind_a_connection_are_read_at_the_connections_url(
     with DuckDBEngine(":memory:", root=project.root) as duck:
         compiled = compile_pipeline(pipeline, duck, {}, connections=store.resolve)
         code = pyspark_code(compiled, root=project.root)
+        # Only the Source behind the connection uses pandas here: it is imported all the same.
+        assert "import pandas as pd" in pyspark_code(compiled, "big", root=project.root)
         expected = normalised(duck.query(compiled.query("big"))[1])
     assert f"pd.read_excel('{lake}/data/orders.xlsx'" in code
     assert f"pd.read_xml('{lake}/data/items.xml'" in code

@@ -366,11 +366,13 @@ def pyspark_code(
 
 
 def _uses_pandas(compiled: CompiledPipeline, gem_id: str) -> bool:
+    """Whether the gem's code calls pandas: an Excel or XML Source (local or behind a
+    connection), or an Excel or XML Target the code writes itself."""
     built = compiled.gems[gem_id]
     kind = built.kind.kind if built.kind is not None else None
     props = built.props
-    return (
-        kind in {"Source", "Target"}
-        and getattr(props, "format", None) in PANDAS_FORMATS
-        and getattr(props, "connection", None) is None
-    )
+    if getattr(props, "format", None) not in PANDAS_FORMATS:
+        return False
+    if kind == "Source":
+        return True
+    return kind == "Target" and props.connection is None and props.mode != "merge"
