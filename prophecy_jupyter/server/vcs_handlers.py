@@ -22,10 +22,11 @@ from tornado import web
 
 from prophecy_jupyter.automate.service import Automate, deployment_view
 from prophecy_jupyter.errors import Issue, ValidationError
+from prophecy_jupyter.model.pipeline import pointer
 from prophecy_jupyter.model.project import Project
 from prophecy_jupyter.server.handlers import ProphecyHandler, authorized_to
 from prophecy_jupyter.vcs.repo import GitError
-from prophecy_jupyter.vcs.service import Side, Vcs
+from prophecy_jupyter.vcs.service import REMOTE_NAME, VERSION, Side, Vcs
 from prophecy_jupyter.workspace import _fabric_name, _field, _request
 
 T = TypeVar("T")
@@ -37,8 +38,6 @@ MAX_SECRET = 16_384
 
 BRANCH_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]*")
 """A branch name Git accepts and no command line can mistake for an option."""
-VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
-REMOTE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 REVISION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./~^@{}-]*")
 """A revision (branch, tag, commit, ``HEAD~2``), never starting with ``-``."""
 SIDES = frozenset({"ours", "theirs"})
@@ -87,7 +86,7 @@ def _revision(value: str | None, field: str) -> str | None:
 
 
 def _version(value: str, field: str = "version") -> str:
-    if not _is_ref(value, VERSION_NAME):
+    if not _is_ref(value, VERSION):
         _bad(
             f"{value[:64]!r} is not a valid version: up to 64 letters, digits, _ . + - "
             "(starting with a letter or digit)",
@@ -137,12 +136,13 @@ def _choices(body: Mapping[str, Any]) -> dict[str, dict[str, Side]]:
     value: dict[str, Any] = _field(body, "choices", dict, "an object") or {}
     choices: dict[str, dict[str, Side]] = {}
     for file, picks in value.items():
-        where = f"/choices/{_escape(file)}"
+        where = pointer("choices", file)
         _relative(file, where)
         if not isinstance(picks, dict):
             _bad("each file's choices must be an object of property paths", where)
         choices[file] = {
-            path: _pipeline_side(side, f"{where}/{_escape(path)}") for path, side in picks.items()
+            path: _pipeline_side(side, pointer("choices", file, path))
+            for path, side in picks.items()
         }
     return choices
 
@@ -151,7 +151,7 @@ def _text_choices(body: Mapping[str, Any]) -> dict[str, str]:
     """``{file: "ours" | "theirs" | "working"}``: what a conflicting file keeps whole."""
     value: dict[str, Any] = _field(body, "text", dict, "an object") or {}
     for file, side in value.items():
-        where = f"/text/{_escape(file)}"
+        where = pointer("text", file)
         _relative(file, where)
         _side(side, where, FILE_SIDES)
     return dict(value)
@@ -165,11 +165,6 @@ def _remote_name(body: Mapping[str, Any], key: str = "remote") -> str:
     if not _is_ref(name, REMOTE_NAME):
         _bad(f"{name[:64]!r} is not a valid remote name", f"/{key}")
     return name
-
-
-def _escape(key: str) -> str:
-    """``key`` as one segment of a JSON pointer."""
-    return key.replace("~", "~0").replace("/", "~1")
 
 
 class VcsHandler(ProphecyHandler):

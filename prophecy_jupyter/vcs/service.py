@@ -56,7 +56,12 @@ from prophecy_jupyter.vcs.credentials import (
     split_url,
 )
 from prophecy_jupyter.vcs.pipeline_diff import PipelineDiff, diff_pipelines
-from prophecy_jupyter.vcs.pipeline_merge import MergeConflict, merge_pipelines, resolve
+from prophecy_jupyter.vcs.pipeline_merge import (
+    MergeConflict,
+    MergeResult,
+    merge_pipelines,
+    resolve,
+)
 from prophecy_jupyter.vcs.repo import NETWORK_TIMEOUT, GitRepo, explain, run_git
 
 if TYPE_CHECKING:
@@ -180,8 +185,15 @@ class _PipelineMerge:
     base: dict[str, Any] | None
     ours: dict[str, Any]
     theirs: dict[str, Any]
-    conflicts: list[MergeConflict]
-    document: dict[str, Any]
+    result: MergeResult
+
+    @property
+    def conflicts(self) -> list[MergeConflict]:
+        return self.result.conflicts
+
+    @property
+    def document(self) -> dict[str, Any]:
+        return self.result.document
 
 
 class Vcs:
@@ -732,7 +744,7 @@ class Vcs:
             result = merge_pipelines(base, ours, theirs)
         except (ValueError, ValidationError):
             return None
-        return _PipelineMerge(base, ours, theirs, result.conflicts, result.document)
+        return _PipelineMerge(base, ours, theirs, result)
 
     @staticmethod
     def _mark_conflicted(repo: GitRepo, sides: _MergeSides, path: str) -> None:
@@ -857,7 +869,7 @@ class Vcs:
                     continue
                 try:
                     document = resolve(
-                        merge_pipelines(merged.base, merged.ours, merged.theirs),
+                        merged.result,
                         merged.base,
                         merged.ours,
                         merged.theirs,
@@ -1024,9 +1036,8 @@ class Vcs:
 
     def rollback(self, version: str, fabric: str, automate: Automate, project: str) -> Deployment:
         """Deploy an earlier release again: the fabric runs ``version``'s files until the
-        next deploy (the deployments in between stay in the history)."""
-        if not any(r["version"] == version for r in self.releases()):
-            raise NotFound(f"project '{self._project_name()}' has no release '{version}'")
+        next deploy (the deployments in between stay in the history). `deploy` refuses a
+        version that is not a release."""
         return self.deploy(version, fabric, automate, project)
 
 
