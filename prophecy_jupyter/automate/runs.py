@@ -11,7 +11,6 @@ rolls back, so a cancelled run leaves every target as it was or as the run finis
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
 import time
@@ -20,10 +19,10 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from prophecy_jupyter.automate.runner import GemRun, RunMode, gem_view, run_pipeline
-from prophecy_jupyter.automate.store import Run, Store, this_worker
+from prophecy_jupyter.automate.store import FINISHED, Run, RunStatus, Store, iso, this_worker
 from prophecy_jupyter.engines.base import Engine
 from prophecy_jupyter.errors import Issue, NotFound, ProphecyError, ValidationError
 from prophecy_jupyter.model.pipeline import Pipeline
@@ -31,8 +30,6 @@ from prophecy_jupyter.model.pipeline import Pipeline
 if TYPE_CHECKING:
     from prophecy_jupyter.connections import ConnectionResolver
 
-RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-FINISHED: frozenset[RunStatus] = frozenset({"succeeded", "failed", "cancelled"})
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -60,12 +57,6 @@ def keep_interrupting(interrupt: Callable[[], bool], every: float = 0.05) -> Non
 
 class _Stopped(Exception):
     """Raised from the progress callback to stop a run between two gems."""
-
-
-def _timestamp(seconds: float | None) -> str | None:
-    if seconds is None:
-        return None
-    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass
@@ -99,9 +90,9 @@ class RunRecord:
             "mode": self.mode,
             "parameters": dict(self.parameters),
             "status": self.status,
-            "created": _timestamp(self.created),
-            "started": _timestamp(self.started),
-            "finished": _timestamp(self.finished),
+            "created": iso(self.created),
+            "started": iso(self.started),
+            "finished": iso(self.finished),
             "seconds": None if self.started is None else round(end - self.started, 6),
             "gems": [gem_view(g) for g in self.gems.values()],
             "error": self.error,

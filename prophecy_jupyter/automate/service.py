@@ -37,6 +37,7 @@ from prophecy_jupyter.automate.store import (
     RunFilter,
     Store,
     TriggerType,
+    iso,
 )
 from prophecy_jupyter.errors import Issue, NotFound, ValidationError
 from prophecy_jupyter.fabrics import FabricStore
@@ -48,12 +49,6 @@ log = logging.getLogger(__name__)
 SCAN_DEPTH = 3
 PROJECTS_TTL = 5.0
 SNAPSHOT_FOLDERS = ("pipelines", "schedules", "notebooks")
-
-
-def iso(seconds: float | None) -> str | None:
-    if seconds is None:
-        return None
-    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC).isoformat(timespec="milliseconds")
 
 
 def run_view(run: Run) -> dict[str, Any]:

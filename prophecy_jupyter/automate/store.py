@@ -15,6 +15,7 @@ several machines or users share schedules. SQLAlchemy Core speaks to both.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import socket
@@ -35,8 +36,16 @@ from prophecy_jupyter.errors import EngineError, NotFound
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 RunKind = Literal["pipeline", "notebook"]
 TriggerType = Literal["manual", "api", "schedule", "file", "upstream", "retry"]
-FINISHED: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+FINISHED: frozenset[RunStatus] = frozenset({"succeeded", "failed", "cancelled"})
 STORE_ENV = "PROPHECY_AUTOMATE_STORE"
+
+
+def iso(seconds: float | None) -> str | None:
+    """A stored time (seconds since the epoch) as the API spells it: ISO 8601, UTC, ms."""
+    if seconds is None:
+        return None
+    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC).isoformat(timespec="milliseconds")
+
 
 metadata = sa.MetaData()
 
