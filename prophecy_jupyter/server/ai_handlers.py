@@ -38,6 +38,7 @@ from prophecy_jupyter.ai import (
 )
 from prophecy_jupyter.errors import Cancelled, Issue, ProphecyError, ValidationError
 from prophecy_jupyter.model.pipeline import Pipeline
+from prophecy_jupyter.model.project import Project
 from prophecy_jupyter.server.handlers import LONG_WORK, ProphecyHandler, authorized_to
 from prophecy_jupyter.workspace import _check_name, _field, _request
 
@@ -145,9 +146,8 @@ class AIHandler(ProphecyHandler):
     def streaming(self) -> bool:
         return EVENT_STREAM in self.request.headers.get("Accept", "")
 
-    def copilot(self) -> Copilot:
+    def copilot(self, project: Project) -> Copilot:
         """The project's copilot, refusing at once when it is off or has no key."""
-        project = self.workspace.project(self.project)
         # The workspace's engine of the project: the copilot reads schemas through it.
         copilot = Copilot(project, self.workspace.secrets, engine=self.workspace.engine(project))
         settings = copilot.settings()
@@ -160,20 +160,20 @@ class AIHandler(ProphecyHandler):
             )
         return copilot
 
-    def pipeline(self, body: Mapping[str, Any]) -> Pipeline:
+    def pipeline(self, project: Project, body: Mapping[str, Any]) -> Pipeline:
         """The pipeline the request is about: the draft in the body, else the saved file."""
         name: str = _field(body, "name", str, "a pipeline name", required=True)
         draft: dict[str, Any] | None = _field(body, "pipeline", dict, "a JSON object")
-        project = self.workspace.project(self.project)
         _check_name(name, "name")
         return self.workspace._subject(project, name, draft)
 
+    def _subject(self, body: Mapping[str, Any]) -> tuple[Pipeline, Copilot]:
+        project = self.workspace.project(self.project)
+        return self.pipeline(project, body), self.copilot(project)
+
     async def subject(self, body: Mapping[str, Any]) -> tuple[Pipeline, Copilot]:
         """The pipeline the request is about and the copilot to ask, read off the loop."""
-        result: tuple[Pipeline, Copilot] = await self.call(
-            lambda: (self.pipeline(body), self.copilot())
-        )
-        return result
+        return await self.call(self._subject, body)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc_info = kwargs.get("exc_info")
@@ -190,8 +190,7 @@ class AIHandler(ProphecyHandler):
     async def answer(self, work: Callable[[Callable[[str], None] | None], Any]) -> None:
         """Call ``work(on_text)`` on a worker thread; answer its JSON, or stream it."""
         if not self.streaming:
-            result = await asyncio.get_running_loop().run_in_executor(LONG_WORK, work, None)
-            await self.reply(result)
+            await self.reply(await self.call_long(work, None))
             return
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
