@@ -16,6 +16,7 @@ import {
   caretRightIcon
 } from '@jupyterlab/ui-components';
 
+import * as api from '../api';
 import { ApiError } from '../api';
 
 /** A message for any error: the server's own words for API errors. */
@@ -235,4 +236,24 @@ export function Note(props: {
       {props.children}
     </div>
   );
+}
+
+/** Ask which of the project's fabrics to use; null when the user cancels. */
+export async function askFabric(
+  project: string,
+  title: string,
+  okLabel: string,
+  noFabric = 'The project has no fabric.'
+): Promise<string | null> {
+  const names = (await api.fabrics(project)).map(fabric => fabric.name);
+  if (names.length === 0) {
+    throw new Error(noFabric);
+  }
+  const answer = await InputDialog.getItem({
+    title,
+    label: 'Fabric',
+    items: names,
+    okLabel
+  });
+  return answer.button.accept && answer.value ? answer.value : null;
 }

@@ -1,12 +1,9 @@
 /**
  * Pieces the Git panel's sections share: an action runner that shows what it did or why it
- * failed, the fabric chooser of deployments and the merge left waiting for the user.
+ * failed, and the merge left waiting for the user.
  */
 import * as React from 'react';
 
-import { InputDialog } from '@jupyterlab/apputils';
-
-import * as api from '../api';
 import { IMergeResult } from '../types';
 import { Note, errorMessage } from './common';
 
@@ -139,25 +136,6 @@ export function ActionNote(props: {
     return <Note testId={`${props.testId}-done`}>{done}</Note>;
   }
   return null;
-}
-
-/** Ask which of the project's fabrics to use; null when the user cancels. */
-export async function askFabric(
-  project: string,
-  title: string,
-  okLabel: string
-): Promise<string | null> {
-  const names = (await api.fabrics(project)).map(fabric => fabric.name);
-  if (names.length === 0) {
-    throw new Error('The project has no fabric.');
-  }
-  const answer = await InputDialog.getItem({
-    title,
-    label: 'Fabric',
-    items: names,
-    okLabel
-  });
-  return answer.button.accept && answer.value ? answer.value : null;
 }
 
 /** A merge that stopped on conflicts, with the branch it merges. */

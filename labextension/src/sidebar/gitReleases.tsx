@@ -16,7 +16,8 @@ import * as api from '../api';
 import { shortCommit } from '../git/changes';
 import { IRelease } from '../types';
 import { IconButton, Note, Section, useLoader } from './common';
-import { ActionNote, askFabric, useAction } from './gitCommon';
+import { askFabric } from './common';
+import { ActionNote, useAction } from './gitCommon';
 import { Moment } from './observeCommon';
 
 export interface IReleasesSectionProps {

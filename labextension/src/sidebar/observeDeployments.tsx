@@ -4,29 +4,20 @@
  */
 import * as React from 'react';
 
-import { InputDialog } from '@jupyterlab/apputils';
 import { launchIcon, refreshIcon } from '@jupyterlab/ui-components';
 
 import * as api from '../api';
 import { deploymentContents } from '../observe/format';
 import { IDeployment } from '../types';
-import { IconButton, Note, Section, errorMessage, useLoader } from './common';
+import {
+  askFabric,
+  IconButton,
+  Note,
+  Section,
+  errorMessage,
+  useLoader
+} from './common';
 import { Field, Moment } from './observeCommon';
-
-/** Ask which of the project's fabrics to deploy to; null when the user cancels. */
-async function askFabric(project: string): Promise<string | null> {
-  const names = (await api.fabrics(project)).map(fabric => fabric.name);
-  if (names.length === 0) {
-    throw new Error('The project has no fabric to deploy to.');
-  }
-  const answer = await InputDialog.getItem({
-    title: 'Deploy the project',
-    label: 'Fabric',
-    items: names,
-    okLabel: 'Deploy'
-  });
-  return answer.button.accept && answer.value ? answer.value : null;
-}
 
 function Names(props: {
   title: string;
@@ -113,7 +104,12 @@ export function DeploymentsSection(
   const deploy = async (): Promise<void> => {
     setState({ deploying: true, error: null });
     try {
-      const fabric = await askFabric(project);
+      const fabric = await askFabric(
+        project,
+        'Deploy the project',
+        'Deploy',
+        'The project has no fabric to deploy to.'
+      );
       if (fabric) {
         await api.deploy(project, fabric);
         props.onChanged();
