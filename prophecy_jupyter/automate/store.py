@@ -309,8 +309,11 @@ class Store:
         return True
 
     def mark_seen(self, schedule: str, fire_keys: Sequence[str]) -> None:
-        """Record fires that start no run (files already there when a trigger first looks)."""
-        for key in fire_keys:
+        """Record fires that start no run (files already there when a trigger first looks).
+        Keys recorded already are skipped without a write: a schedule that is off marks the
+        same files on every tick."""
+        new = set(fire_keys) - self.fired(schedule) if fire_keys else set()
+        for key in sorted(new):
             try:
                 with self._tx() as c:
                     c.execute(
