@@ -16,11 +16,19 @@ import pytest
 import yaml
 
 from prophecy_jupyter.automate.executions import finish_run, reconcile
-from prophecy_jupyter.automate.scheduler import Scheduled, Scheduler, schedule_run
+from prophecy_jupyter.automate.scheduler import (
+    Scheduled,
+    Scheduler,
+    connection_files,
+    schedule_run,
+)
 from prophecy_jupyter.automate.schedules import Schedule, load_schedules
 from prophecy_jupyter.automate.service import Automate
 from prophecy_jupyter.automate.store import Run, RunFilter, Store
+from prophecy_jupyter.connections import Connection, ConnectionStore
 from prophecy_jupyter.errors import NotFound, ValidationError
+from prophecy_jupyter.fabrics import SecretStore
+from prophecy_jupyter.model.project import Project
 from tests.pg_support import PostgresServer
 from tests.test_server_support import copy_shop
 
@@ -368,3 +376,15 @@ def test_a_schedule_runs_from_its_deployment_until_redeployed(tmp_path: Path) ->
     (project / "schedules" / "broken.yml").write_text("pipeline: [\n")
     with pytest.raises(ValidationError, match=r"broken\.yml"):
         automate.deploy("shop", "in-memory")
+
+
+def test_a_file_trigger_lists_a_relative_connection_root_in_its_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = copy_shop(tmp_path / "shop")
+    (project / "landing" / "in").mkdir(parents=True)
+    (project / "landing" / "in" / "a.csv").write_text("x\n1\n")
+    store = ConnectionStore(Project.open(project), SecretStore(tmp_path / "secrets.json"))
+    store.put(Connection(name="landing", kind="files", options={"root": "landing"}))
+    monkeypatch.chdir(tmp_path)  # the daemon's working folder is not the project's
+    assert connection_files(project, "landing", "in/*.csv") == ["in/a.csv"]

@@ -94,7 +94,7 @@ def connection_files(project: Path, connection: str, pattern: str) -> list[str]:
     from prophecy_jupyter.model.project import Project
 
     resolved = ConnectionStore(Project.open(project)).resolve(connection)
-    with open_store(resolved) as store:
+    with open_store(resolved, project) as store:
         found = store.call("glob", store.location(pattern), detail=True, slow=True)
         return sorted(
             store.relative(name) for name, info in found.items() if info.get("type") == "file"
