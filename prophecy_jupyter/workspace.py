@@ -164,6 +164,31 @@ def _is_dir(path: Path) -> bool:
         return False
 
 
+def project_folders(root: Path) -> Iterator[Path]:
+    """Folders below ``root`` (itself included) holding a project file, nearest first,
+    without following symlinks. The search is bounded (`SCAN_DEPTH` levels, `SCAN_FOLDERS`
+    folders) because the root may well be a home folder; hidden folders and package caches
+    are skipped."""
+    folders = deque([(root, 0)])
+    visited = 0
+    while folders and visited < SCAN_FOLDERS:
+        folder, depth = folders.popleft()
+        visited += 1
+        config = folder / PROJECT_FILE
+        if _is_file(config) and not config.is_symlink():
+            yield folder
+        if depth >= SCAN_DEPTH:
+            continue
+        try:
+            children = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue
+        for entry in children:
+            hidden = entry.name.startswith(".") or entry.name in SKIPPED_FOLDERS
+            if not hidden and entry.is_dir(follow_symlinks=False):
+                folders.append((Path(entry.path), depth + 1))
+
+
 def relative_name(root: Path, path: Path) -> str:
     """How the API names a folder under the root: POSIX, ``""`` for the root itself."""
     relative = path.relative_to(root).as_posix()
@@ -470,35 +495,15 @@ class Workspace:
         return relative_name(self.root, project.root)
 
     def projects(self) -> list[dict[str, Any]]:
-        """Project folders below the root (not following symlinks), nearest first.
-
-        The search is bounded (`SCAN_DEPTH` levels, `SCAN_FOLDERS` folders) because the root
-        may well be a home folder; hidden folders and package caches are skipped.
-        """
+        """Project folders below the root, as `project_folders` finds them."""
         found: list[dict[str, Any]] = []
-        folders = deque([(self.root, 0)])
-        visited = 0
-        while folders and visited < SCAN_FOLDERS:
-            folder, depth = folders.popleft()
-            visited += 1
-            config = folder / PROJECT_FILE
-            if _is_file(config) and not config.is_symlink():
-                try:
-                    project = Project(folder, read_config(config))
-                except ValidationError as exc:
-                    found.append({"path": relative_name(self.root, folder), "error": str(exc)})
-                else:
-                    found.append(self._summary(project))
-            if depth >= SCAN_DEPTH:
-                continue
+        for folder in project_folders(self.root):
             try:
-                children = sorted(os.scandir(folder), key=lambda e: e.name)
-            except OSError:
-                continue
-            for entry in children:
-                hidden = entry.name.startswith(".") or entry.name in SKIPPED_FOLDERS
-                if not hidden and entry.is_dir(follow_symlinks=False):
-                    folders.append((Path(entry.path), depth + 1))
+                project = Project(folder, read_config(folder / PROJECT_FILE))
+            except ValidationError as exc:
+                found.append({"path": relative_name(self.root, folder), "error": str(exc)})
+            else:
+                found.append(self._summary(project))
         return found
 
     def _summary(self, project: Project) -> dict[str, Any]:

@@ -16,7 +16,6 @@ import shutil
 import threading
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,11 +41,10 @@ from prophecy_jupyter.automate.store import (
 from prophecy_jupyter.errors import Issue, NotFound, ValidationError
 from prophecy_jupyter.fabrics import FabricStore
 from prophecy_jupyter.model.project import PROJECT_FILE, Project
-from prophecy_jupyter.workspace import confine, relative_name
+from prophecy_jupyter.workspace import confine, project_folders, relative_name
 
 log = logging.getLogger(__name__)
 
-SCAN_DEPTH = 3
 PROJECTS_TTL = 5.0
 SNAPSHOT_FOLDERS = ("pipelines", "schedules", "notebooks")
 
@@ -165,28 +163,11 @@ class Automate:
         if self._projects is not None and now - self._projects.at < PROJECTS_TTL:
             return self._projects.found
         found: dict[str, Project] = {}
-        folders = deque([(self.root, 0)])
-        while folders:
-            folder, depth = folders.popleft()
-            if (folder / PROJECT_FILE).is_file():
-                try:
-                    project = Project.open(folder)
-                except ValidationError:
-                    continue
-                found[relative_name(self.root, folder)] = project
-            if depth < SCAN_DEPTH:
-                try:
-                    children = sorted(folder.iterdir())
-                except OSError:
-                    continue
-                folders.extend(
-                    (c, depth + 1)
-                    for c in children
-                    if c.is_dir()
-                    and not c.is_symlink()
-                    and not c.name.startswith((".", "_"))
-                    and c.name != "node_modules"
-                )
+        for folder in project_folders(self.root):
+            try:
+                found[relative_name(self.root, folder)] = Project.open(folder)
+            except ValidationError:
+                continue
         self._projects = _Projects(now, found)
         return found
 
