@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from prophecy_jupyter.automate.runner import GemRun, RunResult, run_pipeline
+from prophecy_jupyter.cli_common import json_format
 from prophecy_jupyter.compiler import CompiledPipeline, compile_pipeline
 from prophecy_jupyter.compiler.dialects import dialect_issues
 from prophecy_jupyter.compiler.expressions import split_assignments
@@ -109,9 +110,6 @@ def parse_params(values: Sequence[str]) -> dict[str, str]:
         raise click.BadParameter(str(exc), param_hint="--param") from None
 
 
-json_format = click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
 param_option = click.option(
     "--param", "params", multiple=True, metavar="NAME=VALUE", help="Pipeline parameter value."
 )

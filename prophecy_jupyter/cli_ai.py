@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import json
 import sys
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
+from prophecy_jupyter.cli_common import reported
 from prophecy_jupyter.errors import Conflict, Issue, ValidationError
 from prophecy_jupyter.model.files import atomic_write_text
 from prophecy_jupyter.model.pipeline import dump_pipeline, load_pipeline
@@ -29,13 +29,6 @@ from prophecy_jupyter.vcs.pipeline_diff import diff_pipelines, render_diff
 
 if TYPE_CHECKING:
     from prophecy_jupyter.cli import Context
-
-
-def _reported(ctx: Context) -> AbstractContextManager[None]:
-    """The CLI's `reported`: typed errors as one line and exit code 1."""
-    from prophecy_jupyter.cli import reported
-
-    return reported(ctx)
 
 
 def _pipeline_file(ctx: Context, ref: str) -> Path:
@@ -79,7 +72,7 @@ def ai_command(
     it."""
     from prophecy_jupyter.ai import Copilot
 
-    with _reported(ctx):
+    with reported(ctx):
         if show_status:
             click.echo(json.dumps(Copilot(ctx.project).status(), indent=2))
             return

@@ -20,9 +20,8 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -35,6 +34,7 @@ from prophecy_jupyter.automate.client import (
     RunInfo,
     ScheduleInfo,
 )
+from prophecy_jupyter.cli_common import F, echo_json, json_format, reported, with_options
 
 if TYPE_CHECKING:
     from prophecy_jupyter.cli import Context
@@ -42,18 +42,9 @@ if TYPE_CHECKING:
 URL_ENV = "PROPHECY_URL"
 TOKEN_ENV = "PROPHECY_TOKEN"
 
-F = TypeVar("F", bound=Callable[..., Any])
-
 
 # `prophecy_jupyter.cli` imports this module at its end to register the commands, so this
 # one imports it only when a command runs, through these three.
-def _reported(ctx: Context) -> AbstractContextManager[None]:
-    """The CLI's `reported`: typed errors as one line and exit code 1."""
-    from prophecy_jupyter.cli import reported
-
-    return reported(ctx)
-
-
 def _console() -> Console:
     from prophecy_jupyter.cli import console
 
@@ -85,9 +76,6 @@ def connection(command: F) -> F:
     return command
 
 
-json_format = click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
 project_option = click.option(
     "--project",
     "project",
@@ -112,19 +100,6 @@ wait_options: tuple[Callable[[F], F], ...] = (
         help="Seconds --wait waits (the run goes on after).",
     ),
 )
-
-
-def _with(*decorators: Callable[[F], F]) -> Callable[[F], F]:
-    def apply(command: F) -> F:
-        for decorator in reversed(decorators):
-            command = decorator(command)
-        return command
-
-    return apply
-
-
-def _echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2))
 
 
 # -- formatting ----------------------------------------------------------------------------
@@ -224,7 +199,7 @@ def _trigger_answer(
     waited run did not succeed."""
     if not wait:
         if fmt == "json":
-            _echo_json(run)
+            echo_json(run)
         else:
             _queued(run)
         return
@@ -237,10 +212,10 @@ def _trigger_answer(
             seen.add(now["status"])
             click.echo(f"run {now['id']} running")
 
-    with _reported(ctx):
+    with reported(ctx):
         finished = client.wait(run["id"], timeout=timeout, poll=0.3, progress=progress)
     if fmt == "json":
-        _echo_json(finished)
+        echo_json(finished)
     else:
         click.echo()
         print_run(finished)
@@ -248,7 +223,7 @@ def _trigger_answer(
 
 
 def _client(ctx: Context, url: str, token: str | None) -> AutomateClient:
-    with _reported(ctx):
+    with reported(ctx):
         return AutomateClient(url, token)
 
 
@@ -291,7 +266,7 @@ def runs_list(
 ) -> None:
     """List runs, newest first."""
     client = _client(ctx, url, token)
-    with _reported(ctx):
+    with reported(ctx):
         found = client.runs(
             project=project,
             status=status,
@@ -301,7 +276,7 @@ def runs_list(
             limit=limit,
         )
     if fmt == "json":
-        _echo_json(found)
+        echo_json(found)
         return
     if not found:
         click.echo("no runs")
@@ -333,10 +308,10 @@ def runs_list(
 def runs_show(ctx: Context, run_id: str, fmt: str, url: str, token: str | None) -> None:
     """Show a run: status, trigger, times, error and its gems' rows and timings."""
     client = _client(ctx, url, token)
-    with _reported(ctx):
+    with reported(ctx):
         run = client.run(run_id)
     if fmt == "json":
-        _echo_json(run)
+        echo_json(run)
     else:
         print_run(run)
 
@@ -349,10 +324,10 @@ def runs_show(ctx: Context, run_id: str, fmt: str, url: str, token: str | None) 
 def runs_logs(ctx: Context, run_id: str, fmt: str, url: str, token: str | None) -> None:
     """Print a run's log lines."""
     client = _client(ctx, url, token)
-    with _reported(ctx):
+    with reported(ctx):
         lines = client.logs(run_id)
     if fmt == "json":
-        _echo_json(lines)
+        echo_json(lines)
         return
     for line in lines:
         click.echo(f"{_when(line['time'])}  {line['level']:<7}  {line['message']}")
@@ -374,7 +349,7 @@ def runs_notebook(
 ) -> None:
     """The executed notebook of a notebook run, with its outputs."""
     client = _client(ctx, url, token)
-    with _reported(ctx):
+    with reported(ctx):
         book = client.notebook(run_id)
     text = json.dumps(book, indent=1, ensure_ascii=False) + "\n"
     if output is None:
@@ -390,7 +365,7 @@ def runs_notebook(
 @project_option
 @click.option("--fabric", default=None, help="Fabric (default: the project's).")
 @params_option
-@_with(*wait_options)
+@with_options(*wait_options)
 @json_format
 @connection
 @click.pass_obj
@@ -412,7 +387,7 @@ def runs_trigger(
         raise click.UsageError("give exactly one of --pipeline or --notebook")
     values = _parse_params(params)
     client = _client(ctx, url, token)
-    with _reported(ctx):
+    with reported(ctx):
         run = client.trigger(
             project, pipeline=pipeline, notebook=notebook, fabric=fabric, parameters=values
         )
@@ -427,10 +402,10 @@ def runs_trigger(
 def runs_cancel(ctx: Context, run_id: str, fmt: str, url: str, token: str | None) -> None:
     """Cancel a queued or running run."""
     client = _client(ctx, url, token)
-    with _reported(ctx):
+    with reported(ctx):
         run = client.cancel(run_id)
     if fmt == "json":
-        _echo_json(run)
+        echo_json(run)
     elif run["status"] == "running":
         click.echo(f"run {run['id']}: cancel requested (it stops within seconds)")
     elif run["status"] == "cancelled":
@@ -465,10 +440,10 @@ def schedules_list(
 ) -> None:
     """List the schedules that apply now, with their next fire times."""
     client = _client(ctx, url, token)
-    with _reported(ctx):
+    with reported(ctx):
         found = client.schedules(project)
     if fmt == "json":
-        _echo_json(found)
+        echo_json(found)
         return
     if not found:
         click.echo("no schedules")
@@ -494,10 +469,10 @@ def _switched(
     ctx: Context, name: str, project: str, enabled: bool, fmt: str, url: str, token: str | None
 ) -> None:
     client = _client(ctx, url, token)
-    with _reported(ctx):
+    with reported(ctx):
         view = client.enable(project, name) if enabled else client.disable(project, name)
     if fmt == "json":
-        _echo_json(view)
+        echo_json(view)
         return
     state = "enabled" if view["enabled"] else "disabled"
     after = f", next fire {_when(view['next_fire'])}" if view["next_fire"] else ""
@@ -534,7 +509,7 @@ def schedules_disable(
 @click.argument("name")
 @project_option
 @params_option
-@_with(*wait_options)
+@with_options(*wait_options)
 @json_format
 @connection
 @click.pass_obj
@@ -552,7 +527,7 @@ def schedules_trigger(
     """Run a schedule now, whatever its cron says (--wait: until it ends)."""
     values = _parse_params(params)
     client = _client(ctx, url, token)
-    with _reported(ctx):
+    with reported(ctx):
         run = client.trigger_schedule(project, name, values)
     _trigger_answer(client, ctx, run, wait, timeout, fmt)
 
@@ -568,10 +543,10 @@ def deploy(ctx: Context, fabric: str, project: str, fmt: str, url: str, token: s
     """Freeze the project's pipelines, schedules and notebooks as what its schedules run on
     a fabric, until the next deploy."""
     client = _client(ctx, url, token)
-    with _reported(ctx):
+    with reported(ctx):
         made: DeploymentInfo = client.deploy(project, fabric)
     if fmt == "json":
-        _echo_json(made)
+        echo_json(made)
         return
     click.echo(
         f"deployed project {_project(made['project'])} to fabric '{made['fabric']}': "
@@ -611,7 +586,7 @@ def automate(
     from prophecy_jupyter.automate.daemon import DaemonSettings, serve
 
     settings = DaemonSettings(root, ip=ip, port=port, token=token, max_workers=max_workers)
-    with _reported(ctx):
+    with reported(ctx):
         code = serve(settings, announce=click.echo)
     sys.exit(code)
 

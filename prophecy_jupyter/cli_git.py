@@ -16,12 +16,12 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from prophecy_jupyter.cli_common import echo_json, json_format, reported, with_options
 from prophecy_jupyter.vcs.pipeline_diff import render_diff
 from prophecy_jupyter.vcs.service import Vcs
 
@@ -32,19 +32,8 @@ if TYPE_CHECKING:
 
 # `prophecy_jupyter.cli` imports this module at its end to register the commands, so this
 # one imports it only when a command runs.
-def _reported(ctx: Context) -> AbstractContextManager[None]:
-    """The CLI's `reported`: typed errors as one line and exit code 1."""
-    from prophecy_jupyter.cli import reported
-
-    return reported(ctx)
-
-
 def _vcs(ctx: Context) -> Vcs:
     return Vcs(ctx.project.root)
-
-
-def _echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2))
 
 
 def _short(sha: str | None) -> str:
@@ -72,9 +61,6 @@ def _key_file(path: Path | None) -> str | None:
         ) from None
 
 
-json_format = click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
 credential_options = (
     click.option("--username", default=None, help="User name sent with the token."),
     click.option(
@@ -104,7 +90,7 @@ def git_group() -> None:
 @click.pass_obj
 def git_init(ctx: Context, branch: str) -> None:
     """Make the project folder a Git repository."""
-    with _reported(ctx):
+    with reported(ctx):
         made = _vcs(ctx).init(branch)
     click.echo(f"initialized a Git repository in {made['root']} (branch {made['branch']})")
 
@@ -113,9 +99,7 @@ def git_init(ctx: Context, branch: str) -> None:
 @click.argument("url")
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--branch", default=None, help="The branch to check out.")
-@credential_options[0]
-@credential_options[1]
-@credential_options[2]
+@with_options(*credential_options)
 @click.pass_obj
 def git_clone(
     ctx: Context,
@@ -128,7 +112,7 @@ def git_clone(
 ) -> None:
     """Clone a repository into DEST, keeping its credentials in the secret store."""
     token = _secret_from_env(token_env, "--token-env")
-    with _reported(ctx):
+    with reported(ctx):
         done = Vcs.clone(
             url,
             dest,
@@ -144,9 +128,7 @@ def git_clone(
 @git_group.command(name="remote")
 @click.argument("url", required=False)
 @click.option("--name", default="origin", show_default=True, help="The remote's name.")
-@credential_options[0]
-@credential_options[1]
-@credential_options[2]
+@with_options(*credential_options)
 @click.pass_obj
 def git_remote(
     ctx: Context,
@@ -158,7 +140,7 @@ def git_remote(
 ) -> None:
     """Set a remote's URL and credentials; without URL, list the remotes."""
     token = _secret_from_env(token_env, "--token-env")
-    with _reported(ctx):
+    with reported(ctx):
         vcs = _vcs(ctx)
         if url is None:
             remotes = vcs.remotes()
@@ -187,10 +169,10 @@ def git_remote(
 @click.pass_obj
 def git_status(ctx: Context, fmt: str) -> None:
     """The branch and the project's changes, by part of the project."""
-    with _reported(ctx):
+    with reported(ctx):
         status = _vcs(ctx).status()
     if fmt == "json":
-        _echo_json(status)
+        echo_json(status)
         return
     line = f"on branch {status['branch'] or '(no branch)'}"
     if status["upstream"]:
@@ -211,10 +193,10 @@ def git_status(ctx: Context, fmt: str) -> None:
 
 
 def _print_diff(ctx: Context, rev: str | None, path: str | None, fmt: str) -> None:
-    with _reported(ctx):
+    with reported(ctx):
         entries = _vcs(ctx).file_diffs(rev, path)
     if fmt == "json":
-        _echo_json([entry.to_dict() for entry in entries])
+        echo_json([entry.to_dict() for entry in entries])
         return
     if not entries:
         click.echo("no changes")
@@ -234,9 +216,7 @@ diff_arguments = (
 
 
 @git_group.command(name="diff")
-@diff_arguments[0]
-@diff_arguments[1]
-@diff_arguments[2]
+@with_options(*diff_arguments)
 @click.pass_obj
 def git_diff(ctx: Context, rev: str | None, path: str | None, fmt: str) -> None:
     """What changed since REV (default: the last commit): gems and connections of each
@@ -245,9 +225,7 @@ def git_diff(ctx: Context, rev: str | None, path: str | None, fmt: str) -> None:
 
 
 @click.command(name="diff")
-@diff_arguments[0]
-@diff_arguments[1]
-@diff_arguments[2]
+@with_options(*diff_arguments)
 @click.pass_obj
 def diff_alias(ctx: Context, rev: str | None, path: str | None, fmt: str) -> None:
     """What changed since REV (default: the last commit), as `prophecy git diff`."""
@@ -272,7 +250,7 @@ def _author(text: str | None) -> tuple[str | None, str | None]:
 def git_commit(ctx: Context, message: str, author: str | None, paths: tuple[str, ...]) -> None:
     """Commit the project's changes, or only PATHS (files or folders of the project)."""
     name, email = _author(author)
-    with _reported(ctx):
+    with reported(ctx):
         done = _vcs(ctx).commit(message, list(paths) or None, name, email)
     count = len(done["files"])
     click.echo(f"committed {_short(done['commit'])}: {done['message']} ({count} files)")
@@ -288,7 +266,7 @@ def git_branch(
     ctx: Context, name: str | None, start: str | None, switch_to: bool, fmt: str
 ) -> None:
     """List the branches, or create NAME (and switch to it with --switch)."""
-    with _reported(ctx):
+    with reported(ctx):
         vcs = _vcs(ctx)
         if name is not None:
             made = vcs.create_branch(name, start)
@@ -299,7 +277,7 @@ def git_branch(
             return
         listed = vcs.branches()
     if fmt == "json":
-        _echo_json(listed)
+        echo_json(listed)
         return
     for branch in listed["branches"]:
         mark = "*" if not branch["remote"] and branch["name"] == listed["current"] else " "
@@ -311,7 +289,7 @@ def git_branch(
 @click.pass_obj
 def git_switch(ctx: Context, name: str) -> None:
     """Check out another branch (refused while the project has uncommitted changes)."""
-    with _reported(ctx):
+    with reported(ctx):
         done = _vcs(ctx).switch(name)
     click.echo(f"switched to {done['current']} at {_short(done['commit'])}")
 
@@ -323,7 +301,7 @@ def git_switch(ctx: Context, name: str) -> None:
 def git_pull(ctx: Context, remote: str) -> None:
     """Fetch and merge the current branch's counterpart on the remote (pipelines gem by
     gem)."""
-    with _reported(ctx):
+    with reported(ctx):
         done = _vcs(ctx).pull(remote)
     _print_merge(done, f"pulled {done['source']}", done["source"])
 
@@ -334,7 +312,7 @@ def git_pull(ctx: Context, remote: str) -> None:
 @click.pass_obj
 def git_push(ctx: Context, remote: str, branch: str | None) -> None:
     """Push a branch and make the remote's its upstream."""
-    with _reported(ctx):
+    with reported(ctx):
         done = _vcs(ctx).push(remote, branch)
     click.echo(f"pushed {done['branch']} to {done['remote']} ({_short(done['commit'])})")
 
@@ -408,7 +386,7 @@ def git_merge(ctx: Context, branch: str | None, resolves: tuple[str, ...], abort
     """Merge BRANCH into the current branch, pipelines gem by gem; with --resolve, settle
     the conflicts of the merge in progress (starting it first if there is none)."""
     choices, text = _choices(resolves)
-    with _reported(ctx):
+    with reported(ctx):
         vcs = _vcs(ctx)
         if abort:
             vcs.abort_merge()
@@ -438,7 +416,7 @@ def git_merge(ctx: Context, branch: str | None, resolves: tuple[str, ...], abort
 @click.pass_obj
 def git_release(ctx: Context, version: str, notes: str, push: bool, remote: str) -> None:
     """Tag the current commit as release VERSION of the project (<project>/<VERSION>)."""
-    with _reported(ctx):
+    with reported(ctx):
         made = _vcs(ctx).release(version, notes, push=push, remote=remote)
     pushed = f", pushed to {remote}" if made["pushed"] else ""
     click.echo(f"released {made['tag']} at {_short(made['commit'])}{pushed}")
@@ -449,10 +427,10 @@ def git_release(ctx: Context, version: str, notes: str, push: bool, remote: str)
 @click.pass_obj
 def git_releases(ctx: Context, fmt: str) -> None:
     """The project's releases, newest first."""
-    with _reported(ctx):
+    with reported(ctx):
         found = _vcs(ctx).releases()
     if fmt == "json":
-        _echo_json(found)
+        echo_json(found)
         return
     if not found:
         click.echo("no release yet: prophecy git release VERSION -m NOTES")
@@ -476,7 +454,7 @@ def _deploy(ctx: Context, version: str, fabric: str, root: Path | None, rollback
     from prophecy_jupyter.automate.service import Automate
     from prophecy_jupyter.workspace import relative_name
 
-    with _reported(ctx):
+    with reported(ctx):
         project = ctx.project
         automate = Automate(root or project.root)
         try:
