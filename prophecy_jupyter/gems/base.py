@@ -194,13 +194,14 @@ class GemContext:
         except ExpressionRejected as rejected:
             self.problem(rejected.problem, *path)
             return None
-        tree, bound = self._bind_parameters(tree, path)
+        tree, bound = self.bind_parameters(tree, *path)
         checked = self._check_columns(tree, path, extra_columns)
         return tree if bound and checked else None
 
-    def _bind_parameters(
-        self, tree: exp.Expr, path: tuple[str | int, ...]
-    ) -> tuple[exp.Expr, bool]:
+    def bind_parameters(self, tree: exp.Expr, *path: str | int) -> tuple[exp.Expr, bool]:
+        """``tree`` with each ``$name`` replaced by its pipeline parameter's literal (in the
+        AST: a value never becomes SQL text), and whether every one was known; an unknown
+        one is an issue at ``path``, with its line and column."""
         ok = True
         for node in list(tree.find_all(exp.Placeholder, exp.Parameter)):
             name = str(node.name)

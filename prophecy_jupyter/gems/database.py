@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, model_validator
 from sqlglot import exp
 
-from prophecy_jupyter.compiler.expressions import ExpressionRejected, node_position, parse_query
+from prophecy_jupyter.compiler.expressions import ExpressionRejected, parse_query
 from prophecy_jupyter.connectors.database import (
     Database,
     DatabaseConnectorError,
@@ -82,39 +82,16 @@ def database_connection(ctx: GemContext, name: str, *path: str | int) -> Resolve
     return connection
 
 
-def bind_parameters(tree: exp.Expr, ctx: GemContext, field: str) -> bool:
-    """Replace each ``$name`` in a parsed query by its pipeline parameter's literal (in the
-    AST: a value never becomes SQL text); an unknown one is an issue at its position."""
-    ok = True
-    for node in list(tree.find_all(exp.Placeholder, exp.Parameter)):
-        name = str(node.name)
-        literal = ctx.parameters.get(name.lower())
-        if literal is None:
-            line, col = node_position(node)
-            known = ", ".join(sorted(ctx.parameters)) or "none declared"
-            ctx.issue(
-                "unknown_parameter",
-                f"unknown parameter ${name} ({known})",
-                field,
-                line=line,
-                column=col,
-            )
-            ok = False
-        else:
-            node.replace(literal.copy())
-    return ok
-
-
 def parsed_select(ctx: GemContext, text: str, dialect: str, field: str) -> exp.Query | None:
     """A hand-written SELECT in ``dialect``, checked (one read-only query) and with its
     parameters bound; None with an issue at the line and column of what is wrong."""
     try:
         tree = parse_query(text, dialect)
     except ExpressionRejected as exc:
-        problem = exc.problem
-        ctx.issue(problem.code, problem.message, field, line=problem.line, column=problem.column)
+        ctx.problem(exc.problem, field)
         return None
-    return tree if bind_parameters(tree, ctx, field) else None
+    _, bound = ctx.bind_parameters(tree, field)
+    return tree if bound else None
 
 
 def limited(query: exp.Query, limit: int | None) -> exp.Query:

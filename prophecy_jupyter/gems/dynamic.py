@@ -64,7 +64,7 @@ from prophecy_jupyter.gems.base import (
     Properties,
     quoted,
 )
-from prophecy_jupyter.gems.database import bind_parameters, database_connection, limited
+from prophecy_jupyter.gems.database import database_connection, limited
 from prophecy_jupyter.gems.sources import TABLE_NAME, file_reader, table_expression
 
 SLOT = "__prophecy_slot_{}"
@@ -406,12 +406,9 @@ class DynamicInput(GemKind):
         try:
             template = parse_template(props.query, dialect)
         except ExpressionRejected as exc:
-            problem = exc.problem
-            ctx.issue(
-                problem.code, problem.message, "query", line=problem.line, column=problem.column
-            )
+            ctx.problem(exc.problem, "query")
             return None
-        if not bind_parameters(template.tree, ctx, "query"):
+        if not ctx.bind_parameters(template.tree, "query")[1]:
             return None
         for marker, name in template.slots.items():
             if find_column(ctx.input.columns, name) is None:
