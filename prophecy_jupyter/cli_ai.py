@@ -25,7 +25,6 @@ from prophecy_jupyter.cli_common import reported
 from prophecy_jupyter.errors import Conflict, Issue, ValidationError
 from prophecy_jupyter.model.files import atomic_write_text
 from prophecy_jupyter.model.pipeline import dump_pipeline, load_pipeline
-from prophecy_jupyter.vcs.pipeline_diff import diff_pipelines, render_diff
 
 if TYPE_CHECKING:
     from prophecy_jupyter.cli import Context
@@ -71,6 +70,7 @@ def ai_command(
     """Ask the AI copilot to change a pipeline (PROMPT), to --describe it, or to --explain
     it."""
     from prophecy_jupyter.ai import Copilot
+    from prophecy_jupyter.ai.notebook import ask_copilot, proposal_text
 
     with reported(ctx):
         if show_status:
@@ -93,25 +93,22 @@ def ai_command(
         original = file.read_bytes() if file.is_file() else b""
         pipeline = ctx.pipeline(pipeline_ref)
         with Copilot(ctx.project) as copilot:
-            if explain:
-                copilot.explain(pipeline, gem_id, sample_rows=sample_rows, on_text=_echo_text)
-                click.echo()
-                return
-            if describe:
-                proposal = copilot.describe(
-                    pipeline, gem_id=gem_id, sample_rows=sample_rows, on_text=_echo_text
-                )
-            else:
-                assert prompt is not None
-                proposal = copilot.build(
-                    prompt, pipeline, sample_rows=sample_rows, on_text=_echo_text
-                )
+            proposal = ask_copilot(
+                copilot,
+                pipeline,
+                prompt,
+                explain=explain,
+                describe=describe,
+                gem_id=gem_id,
+                sample_rows=sample_rows,
+                on_text=_echo_text,
+            )
+        if proposal is None:
+            click.echo()
+            return
         if proposal.text:
             click.echo()
-        click.echo(f"proposal: {proposal.summary}")
-        current = pipeline.model_dump(mode="json", by_alias=True, exclude_none=True)
-        if proposal.diff is not None:
-            click.echo(render_diff(diff_pipelines(current, proposal.document)))
+        click.echo(proposal_text(proposal, pipeline))
         if proposal.issues:
             raise ValidationError(
                 [Issue(**issue) for issue in proposal.issues],

@@ -29,7 +29,7 @@ from prophecy_jupyter.engines.base import Engine
 from prophecy_jupyter.errors import Issue, ProphecyError
 from prophecy_jupyter.fabrics import MASK, FabricStore, SecretStore
 from prophecy_jupyter.gems.registry import catalog
-from prophecy_jupyter.model.pipeline import Pipeline
+from prophecy_jupyter.model.pipeline import Pipeline, pipeline_document
 from prophecy_jupyter.model.project import Project
 from prophecy_jupyter.workspace import STUDIO_FETCH_LIMIT
 
@@ -140,9 +140,9 @@ def trimmed_catalog() -> list[dict[str, Any]]:
     ]
 
 
-def pipeline_document(pipeline: Pipeline) -> dict[str, Any]:
+def model_document(pipeline: Pipeline) -> dict[str, Any]:
     """The document as the model sees it: no positions, secret-looking properties masked."""
-    data = pipeline.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data = pipeline_document(pipeline)
     for gem in data.get("gems", []):
         gem.pop("position", None)
         gem["properties"] = scrub_named(gem.get("properties", {}))
@@ -218,7 +218,7 @@ def build_context(
     that of every kind, or of ``catalog_kinds``."""
     compiled = compile_for(project, pipeline, engine, secrets)
     context = PipelineContext(compiled)
-    context.blocks.append(data_block("pipeline", pipeline_document(pipeline)))
+    context.blocks.append(data_block("pipeline", model_document(pipeline)))
     context.blocks.append(data_block("columns", gem_columns(compiled)))
     context.blocks.append(
         data_block("issues", [i.to_dict() for i in compiled.issues] or "no issues")

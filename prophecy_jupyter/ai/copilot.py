@@ -56,6 +56,7 @@ from prophecy_jupyter.model.pipeline import (
     Pipeline,
     issues_from_pydantic,
     load_pipeline,
+    pipeline_document,
 )
 from prophecy_jupyter.model.project import Project
 from prophecy_jupyter.vcs.pipeline_diff import diff_pipelines
@@ -340,10 +341,6 @@ class Proposal:
         }
 
 
-def _document(pipeline: Pipeline) -> dict[str, Any]:
-    return pipeline.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
 def _blocking(issues: Iterable[Issue]) -> list[Issue]:
     """What makes a proposal invalid: errors, and descriptions of columns that do not exist
     (only a warning in a hand edit, but in a proposal a sign of an invented column)."""
@@ -625,7 +622,7 @@ class Copilot:
         context = self._context(
             pipeline, sample_rows=sample_rows, focus=focus, full_catalog=mode == "build"
         )
-        current = _document(pipeline)
+        current = pipeline_document(pipeline)
         known = {_issue_key(i) for i in _blocking(context.compiled.issues)}
         messages = [
             *_history(history),
@@ -718,7 +715,7 @@ class Copilot:
         issues are the edit's own problems and the errors (and descriptions of columns that
         do not exist) it adds."""
         document, summary, problems = apply_edit(
-            _document(pipeline), edit, only_descriptions=only_descriptions
+            pipeline_document(pipeline), edit, only_descriptions=only_descriptions
         )
         if problems:
             return document, summary, problems
@@ -728,7 +725,7 @@ class Copilot:
             return document, summary, exc.issues
         compiled = compile_for(self.project, proposed, self.engine(), self.secrets)
         added = [i for i in _blocking(compiled.issues) if _issue_key(i) not in known]
-        return _document(proposed), summary, added
+        return pipeline_document(proposed), summary, added
 
     def build(
         self,

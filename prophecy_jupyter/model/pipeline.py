@@ -245,6 +245,13 @@ def load_pipeline(source: bytes | str | dict[str, Any]) -> Pipeline:
     return pipeline
 
 
+def pipeline_document(pipeline: Pipeline) -> dict[str, Any]:
+    """The pipeline as its JSON document (a dict), as files hold it: aliases (``from``,
+    ``to``), no empty optional fields."""
+    data: dict[str, Any] = pipeline.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return data
+
+
 def dump_pipeline(pipeline: Pipeline) -> str:
     """Serialise canonically (sorted keys, 2-space indent, final newline) for clean diffs.
 
@@ -252,8 +259,7 @@ def dump_pipeline(pipeline: Pipeline) -> str:
     for the same document with its keys sorted, so a pipeline saved by the Studio's editor
     and one saved here are the same file.
     """
-    data = pipeline.model_dump(mode="json", by_alias=True, exclude_none=True)
-    return canonical_json(data) + "\n"
+    return canonical_json(pipeline_document(pipeline)) + "\n"
 
 
 def canonical_json(value: Any) -> str:

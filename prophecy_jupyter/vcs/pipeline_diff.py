@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from prophecy_jupyter.errors import Issue, ValidationError
-from prophecy_jupyter.model.pipeline import load_pipeline, pointer
+from prophecy_jupyter.model.pipeline import load_pipeline, pipeline_document, pointer
 
 ConnectionKey = tuple[str, str, str]
 """A connection's identity: ``(from, to, port)``. Connections carry nothing else."""
@@ -138,8 +138,7 @@ def normalize_document(document: Mapping[str, Any] | None, role: str) -> dict[st
                 ]
             )
         seen.add(gem.id)
-    data: dict[str, Any] = pipeline.model_dump(mode="json", by_alias=True, exclude_none=True)
-    return data
+    return pipeline_document(pipeline)
 
 
 def same_json(a: Any, b: Any) -> bool:
