@@ -125,3 +125,10 @@ class EngineError(ProphecyError):
         if self.gem_id is not None:
             body["gem_id"] = self.gem_id
         return body
+
+
+class GitError(ProphecyError):
+    """A git command failed for a reason that is not the caller's input (the remote refused,
+    the network is down, a hook said no…); the message is git's own, on one line."""
+
+    code = "git_error"

@@ -709,3 +709,16 @@ def test_an_unpaired_surrogate_is_refused_and_never_breaks_the_answer(api: Any) 
     response = api("PUT", "/fabrics/odd", data=body.replace(b', "\\ud800": 1', b""))
     assert response.status_code == 422
     assert error_of(response)["code"] == "invalid"
+
+
+def test_a_failed_git_command_is_a_409_with_gits_reason(tmp_path: Path) -> None:
+    with shop_server(tmp_path) as running, requests.Session() as http:
+        http.headers.update(running.headers)
+        assert http.post(running.api + "/vcs/init", timeout=60).ok
+        missing = tmp_path / "no-such-remote.git"
+        assert http.post(running.api + "/vcs/remote", json={"url": str(missing)}, timeout=60).ok
+        answer = http.post(running.api + "/vcs/pull", json={}, timeout=60)
+    assert answer.status_code == 409
+    error = error_of(answer)
+    assert error["code"] == "git_error"
+    assert error["message"].startswith("git ")

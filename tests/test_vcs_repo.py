@@ -19,11 +19,10 @@ import pytest
 import yaml
 
 from prophecy_jupyter.automate.service import Automate
-from prophecy_jupyter.errors import Conflict, NotFound, ProphecyError, ValidationError
+from prophecy_jupyter.errors import Conflict, GitError, NotFound, ProphecyError, ValidationError
 from prophecy_jupyter.fabrics import SecretStore
 from prophecy_jupyter.model.pipeline import dump_pipeline, load_pipeline
 from prophecy_jupyter.vcs.credentials import GitCredentials, git_environment, scrub
-from prophecy_jupyter.vcs.repo import GitError
 from prophecy_jupyter.vcs.service import Vcs
 from tests import git_servers
 from tests.git_servers import HttpGitServer, bare_remote, git

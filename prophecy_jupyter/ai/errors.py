@@ -24,6 +24,9 @@ class AIAuthError(AIError):
 
     code = "ai_auth"
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": f"the configured API key was refused: {self}"}
+
 
 class AIRateLimited(AIError):
     """The endpoint asked to slow down (429); ``retry_after`` is in seconds when it said."""
@@ -37,7 +40,7 @@ class AIRateLimited(AIError):
     def to_dict(self) -> dict[str, Any]:
         body = super().to_dict()
         if self.retry_after is not None:
-            body["retry_after"] = self.retry_after
+            body["retry_after"] = max(1, round(self.retry_after))  # whole seconds, as HTTP's
         return body
 
 
@@ -51,3 +54,9 @@ class AIUnavailable(AIError):
     """The endpoint cannot be reached or is overloaded (5xx, 529)."""
 
     code = "ai_unavailable"
+
+
+class AINotConfigured(ProphecyError):
+    """The copilot is on but has no API key to call the model with."""
+
+    code = "ai_not_configured"

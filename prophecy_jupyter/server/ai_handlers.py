@@ -27,15 +27,7 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 from tornado.log import app_log
 
-from prophecy_jupyter.ai import (
-    AIAuthError,
-    AIDisabled,
-    AIError,
-    AIRateLimited,
-    AITimeout,
-    AIUnavailable,
-    Copilot,
-)
+from prophecy_jupyter.ai import AIDisabled, AINotConfigured, Copilot
 from prophecy_jupyter.errors import Cancelled, Issue, ProphecyError, ValidationError
 from prophecy_jupyter.model.pipeline import Pipeline
 from prophecy_jupyter.model.project import Project
@@ -46,23 +38,6 @@ EVENT_STREAM = "text/event-stream"
 MAX_PROMPT = 20_000
 MAX_HISTORY = 100
 ROLES = frozenset({"user", "assistant"})
-
-AI_STATUS: tuple[tuple[type[ProphecyError], int, str], ...] = (
-    (AIDisabled, 403, "ai_disabled"),
-    (AIAuthError, 502, "ai_auth"),
-    (AIRateLimited, 429, "ai_rate_limited"),
-    (AITimeout, 504, "ai_timeout"),
-    (AIUnavailable, 503, "ai_unavailable"),
-    # Any other refusal of the endpoint (a request it would not take): a bad gateway too.
-    (AIError, 502, "ai_error"),
-)
-"""The copilot's typed errors → HTTP status and ``code``."""
-
-
-class AINotConfigured(ProphecyError):
-    """The copilot is on but has no API key to call the model with."""
-
-    code = "ai_not_configured"
 
 
 def _bad(message: str, field: str) -> ValidationError:
@@ -102,24 +77,6 @@ def _history(body: Mapping[str, Any]) -> list[dict[str, str]]:
             )
         turns.append({"role": turn["role"], "content": turn["content"]})
     return turns
-
-
-def ai_error(error: BaseException) -> tuple[int, dict[str, Any], dict[str, str]] | None:
-    """The status, JSON error body and headers of a copilot error (None if it is not one)."""
-    for kind, status, code in AI_STATUS:
-        if isinstance(error, kind):
-            body: dict[str, Any] = {"code": code, "message": str(error)}
-            headers: dict[str, str] = {}
-            if kind is AIAuthError:
-                body["message"] = f"the configured API key was refused: {error}"
-            if isinstance(error, AIRateLimited) and error.retry_after is not None:
-                seconds = max(1, round(error.retry_after))
-                body["retry_after"] = seconds
-                headers["Retry-After"] = str(seconds)
-            return status, body, headers
-    if isinstance(error, AINotConfigured):
-        return 409, error.to_dict(), {}
-    return None
 
 
 def sse(event: str, data: Any) -> bytes:
@@ -175,18 +132,6 @@ class AIHandler(ProphecyHandler):
         """The pipeline the request is about and the copilot to ask, read off the loop."""
         return await self.call(self._subject, body)
 
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc_info = kwargs.get("exc_info")
-        mapped = ai_error(exc_info[1]) if exc_info else None
-        if mapped is None:
-            super().write_error(status_code, **kwargs)
-            return
-        status, body, headers = mapped
-        self.set_status(status)
-        for header, value in headers.items():
-            self.set_header(header, value)
-        self.finish(json.dumps({"error": body}))
-
     async def answer(self, work: Callable[[Callable[[str], None] | None], Any]) -> None:
         """Call ``work(on_text)`` on a worker thread; answer its JSON, or stream it."""
         if not self.streaming:
@@ -205,8 +150,7 @@ class AIHandler(ProphecyHandler):
                 app_log.info("prophecy_jupyter | AI request cancelled: the client went away")
                 event = ("error", {"code": "cancelled", "message": "the AI request was cancelled"})
             except ProphecyError as error:
-                mapped = ai_error(error)
-                body = mapped[1] if mapped else error.to_dict()
+                body = error.to_dict()
                 event = (
                     "error",
                     {k: body[k] for k in ("code", "message", "retry_after") if k in body},

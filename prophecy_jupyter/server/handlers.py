@@ -24,10 +24,20 @@ from tornado import web
 from tornado.escape import url_escape
 from tornado.log import app_log
 
+from prophecy_jupyter.ai.errors import (
+    AIAuthError,
+    AIDisabled,
+    AIError,
+    AINotConfigured,
+    AIRateLimited,
+    AITimeout,
+    AIUnavailable,
+)
 from prophecy_jupyter.errors import (
     Cancelled,
     Conflict,
     EngineError,
+    GitError,
     Issue,
     NotFound,
     PreconditionFailed,
@@ -56,6 +66,16 @@ ERROR_STATUS: tuple[tuple[type[ProphecyError], int], ...] = (
     (Conflict, 409),
     # A statement the engine refused: the pipeline's data or SQL is at fault, not the server.
     (EngineError, 422),
+    # A failed git command: a conflict with the remote's (or a hook's) state.
+    (GitError, 409),
+    # The copilot: off, without a key, or its model endpoint refused or failed.
+    (AIDisabled, 403),
+    (AINotConfigured, 409),
+    (AIAuthError, 502),
+    (AIRateLimited, 429),
+    (AITimeout, 504),
+    (AIUnavailable, 503),
+    (AIError, 502),
 )
 """Typed core errors → HTTP status, first match wins; any other `ProphecyError` is a 400."""
 
@@ -175,6 +195,8 @@ class ProphecyHandler(APIHandler):
         exc_info = kwargs.get("exc_info")
         status, body = error_body(exc_info[1] if exc_info else None, status_code)
         self.set_status(status)
+        if "retry_after" in body:
+            self.set_header("Retry-After", str(body["retry_after"]))
         if status == 401:
             self.set_header("WWW-Authenticate", 'Bearer realm="jupyter_server"')
         if status == 405:

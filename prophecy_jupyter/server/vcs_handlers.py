@@ -12,7 +12,6 @@ against a remote or a hook (`GitError`) answers 409, with git's own explanation.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn, TypeVar, cast
@@ -25,7 +24,6 @@ from prophecy_jupyter.errors import Issue, ValidationError
 from prophecy_jupyter.model.pipeline import pointer
 from prophecy_jupyter.model.project import Project
 from prophecy_jupyter.server.handlers import ProphecyHandler, authorized_to
-from prophecy_jupyter.vcs.repo import GitError
 from prophecy_jupyter.vcs.service import REMOTE_NAME, VERSION, Side, Vcs
 from prophecy_jupyter.workspace import _fabric_name, _field, _request
 
@@ -189,17 +187,6 @@ class VcsHandler(ProphecyHandler):
 
     def body(self, allowed: frozenset[str]) -> dict[str, Any]:
         return _request(self.request.body, allowed)
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """A failed git command is a conflict with the remote's (or a hook's) state, not a
-        malformed request: 409 with git's explanation, and ``code`` ``git_error``."""
-        exc_info = kwargs.get("exc_info")
-        error = exc_info[1] if exc_info else None
-        if isinstance(error, GitError):
-            self.set_status(409)
-            self.finish(json.dumps({"error": error.to_dict()}))
-            return
-        super().write_error(status_code, **kwargs)
 
 
 class VcsStatusHandler(VcsHandler):

@@ -27,7 +27,14 @@ from types import TracebackType
 import git
 from git.exc import BadName, GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
-from prophecy_jupyter.errors import Conflict, Issue, NotFound, ProphecyError, ValidationError
+from prophecy_jupyter.errors import (
+    Conflict,
+    GitError,
+    Issue,
+    NotFound,
+    ProphecyError,
+    ValidationError,
+)
 from prophecy_jupyter.vcs.credentials import scrub
 
 NETWORK_TIMEOUT = 600.0
@@ -48,13 +55,6 @@ IDENTITY_HINT = (
     "git does not know who you are: set user.name and user.email "
     "(git config user.name 'Your Name'), or give an author"
 )
-
-
-class GitError(ProphecyError):
-    """A git command failed for a reason that is not the caller's input (the remote refused,
-    the network is down, a hook said no…); the message is git's own, on one line."""
-
-    code = "git_error"
 
 
 @dataclass(frozen=True)
