@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import glob
 import hashlib
 import json
@@ -72,7 +73,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 from sqlglot import exp
 
 from prophecy_jupyter.compiler.dialects import render
-from prophecy_jupyter.engines.base import FrameKind, PreviewResult, WriteSpec
+from prophecy_jupyter.engines.base import FrameKind, PreviewResult, WriteSpec, comment_statements
 from prophecy_jupyter.engines.files import (
     FileFormat,
     FileSource,
@@ -534,15 +535,9 @@ class SparkSQLEngine:
         ALTER COLUMN … COMMENT`` for each described column."""
         table = table_expression(name)
         table.set("this", exp.to_identifier(bare, quoted=True))
-        statements: list[exp.Expr] = []
-        if spec.table_comment is not None:
-            statements.append(
-                exp.Comment(
-                    this=table.copy(),
-                    kind="TABLE",
-                    expression=exp.Literal.string(spec.table_comment),
-                )
-            )
+        statements: list[exp.Expr] = [
+            *comment_statements(table, dataclasses.replace(spec, column_comments={}))
+        ]
         for column, text in spec.column_comments.items():
             change = exp.AlterColumn(
                 this=exp.to_identifier(column, quoted=True), comment=exp.Literal.string(text)
